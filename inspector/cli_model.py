@@ -1,0 +1,155 @@
+"""CLI commands of the model workflow: train, export, eval."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from inspector.cli import app, console, print_json, progress_bar
+from inspector.errors import ConfigError
+
+__all__ = ["eval_command", "export_command", "train_command"]
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")] = Path("data.yaml"),
+    model: Annotated[str, typer.Option(help="Architecture YAML (from scratch) or .pt.")] = (
+        "yolo11n.yaml"
+    ),
+    epochs: Annotated[int, typer.Option(help="Epochs (ignored with --hours).")] = 100,
+    hours: Annotated[
+        float | None, typer.Option(help="Train for this long; the LR schedule fits it.")
+    ] = None,
+    imgsz: Annotated[int, typer.Option(help="Square training image size.")] = 320,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+    project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
+    name: Annotated[str, typer.Option(help="Run folder name.")] = "train",
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue PROJECT/NAME from last.pt.")] = False,
+    export: Annotated[bool, typer.Option(help="Export best.pt to ONNX at the end.")] = True,
+    force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Extra Ultralytics argument KEY=VALUE (repeatable)."),
+    ] = None,
+) -> None:
+    """Train a detector offline from an architecture YAML; export ONNX at the end."""
+    from inspector.train.trainer import TrainRequest, resume_training, run_training
+
+    run_dir = project / name
+    if resume:
+        resume_training(run_dir, threads)
+    else:
+        request = TrainRequest(data=data, model=model, epochs=epochs, hours=hours, imgsz=imgsz,
+                               batch=batch, threads=threads, project=project, name=name,
+                               seed=seed, force=force, overrides=_parse_sets(set_ or []))
+        run_training(request)
+    best = run_dir / "weights" / "best.pt"
+    console.print(f"run folder: {run_dir}")
+    if export and best.is_file():
+        from inspector.train.export import ExportRequest, export_model
+
+        model_path, card = export_model(ExportRequest(weights=best, format="onnx", force=force))
+        console.print(f"exported: {model_path}\ncard: {card}")
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, object]:
+    import yaml
+
+    overrides: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair}: expected KEY=VALUE")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+@app.command("export")
+def export_command(
+    weights: Annotated[Path, typer.Option(help="Trained .pt weights.")],
+    format: Annotated[str, typer.Option(help="onnx, openvino or engine.")] = "onnx",
+    imgsz: Annotated[int | None, typer.Option(help="Input size (default: training's).")] = None,
+    half: Annotated[bool, typer.Option(help="FP16 weights.")] = False,
+    int8: Annotated[bool, typer.Option(help="INT8 quantisation (needs --calib-data).")] = False,
+    calib_data: Annotated[Path | None, typer.Option(help="data.yaml for INT8.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+) -> None:
+    """Export weights for a runtime and write a model card beside the result."""
+    from inspector.train.export import ExportRequest, export_model
+
+    request = ExportRequest(weights=weights, format=format, imgsz=imgsz, half=half, int8=int8,
+                            calib_data=calib_data, force=force)
+    model_path, card = export_model(request)
+    console.print(f"exported: {model_path}\ncard: {card}")
+
+
+@app.command("eval")
+def eval_command(  # noqa: PLR0913 - a CLI command is its options
+    model: Annotated[Path, typer.Option(help="Exported model (.onnx, OpenVINO .xml, .engine).")],
+    data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")],
+    split: Annotated[str, typer.Option(help="Split to score.")] = "val",
+    backend: Annotated[str, typer.Option(help="onnxruntime, openvino or tensorrt.")] = (
+        "onnxruntime"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    pass_fail: Annotated[bool, typer.Option(help="Also score each image as a part.")] = False,
+    threshold: Annotated[
+        float | None, typer.Option(help="Part reject threshold (default: the card's).")
+    ] = None,
+    max_escape: Annotated[
+        float | None, typer.Option(help="Pick the threshold: lowest false-reject at escape<=X.")
+    ] = None,
+    save_card: Annotated[
+        bool, typer.Option(help="Record these metrics (and threshold) in the model card.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option(help="Runtime CPU threads.")] = None,
+    names: Annotated[str | None, typer.Option(help="Class names a,b,c if not in metadata.")] = None,
+    imgsz: Annotated[int | None, typer.Option(help="Input size if not in metadata.")] = None,
+    stride: Annotated[int | None, typer.Option(help="Stride if not in metadata.")] = None,
+) -> None:
+    """Score an exported model through inspector's own runtime: mAP, AP, P, R, pass/fail."""
+    from inspector.evaluate.workflow import EvalOptions, run_eval
+
+    if (max_escape is not None or threshold is not None) and not pass_fail:
+        raise ConfigError("--threshold and --max-escape need --pass-fail")
+    options = EvalOptions(
+        model=model, data=data, split=split, backend=backend, pass_fail=pass_fail,
+        threshold=threshold, max_escape=max_escape, save_card=save_card, threads=threads,
+        names=tuple(names.split(",")) if names else None, imgsz=imgsz, stride=stride,
+    )
+    with progress_bar(disable=as_json) as bar:
+        task = bar.add_task("evaluating", total=None)
+        doc = run_eval(options, on_total=lambda n: bar.update(task, total=n),
+                       on_image=lambda: bar.advance(task))
+    if as_json:
+        print_json(doc)
+    else:
+        _print_eval(doc)
+
+
+def _print_eval(doc: dict) -> None:
+    console.print(
+        f"[bold]{doc['model']}[/] via {doc['backend']} on {doc['split']} ({doc['images']} "
+        f"images): mAP50 {doc['map50']:.3f}  mAP50-95 {doc['map50_95']:.3f}  "
+        f"P {doc['precision']:.3f}  R {doc['recall']:.3f}"
+    )
+    table = Table()
+    for column in ("class", "instances", "AP50", "AP50-95"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in doc["per_class"].items():
+        table.add_row(name, str(row["instances"]), f"{row['ap50']:.3f}", f"{row['ap50_95']:.3f}")
+    console.print(table)
+    if "threshold" in doc:
+        console.print(
+            f"parts: threshold {doc['threshold']:.4f}  escape {doc['escape_rate']:.1%} "
+            f"({doc['escapes']}/{doc['defective_parts']})  false reject "
+            f"{doc['false_reject_rate']:.1%} ({doc['false_rejects']}/{doc['good_parts']})"
+        )
+
+

@@ -1,0 +1,1 @@
+"""Datasets: YOLO-format reading, mask conversion and checks."""

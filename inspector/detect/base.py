@@ -1,0 +1,186 @@
+"""The `Detector` ABC, the model description it carries, and the backend registry."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from inspector.detect.yolo import DecodeParams, Layout, YoloDecoder, detect_layout
+from inspector.errors import ConfigError, ModelError
+from inspector.types import Detections
+from inspector.vision.letterbox import Letterbox
+
+__all__ = [
+    "BACKENDS",
+    "DecodeParams",
+    "Detector",
+    "ModelInfo",
+    "ModelOverrides",
+    "file_sha256",
+    "open_detector",
+]
+
+# name -> "module:Class"; a backend's runtime is imported only when it is chosen.
+BACKENDS: dict[str, str] = {
+    "onnxruntime": "inspector.detect.onnxruntime:OnnxRuntimeDetector",
+    "openvino": "inspector.detect.openvino:OpenVinoDetector",
+    "tensorrt": "inspector.detect.tensorrt:TensorRtDetector",
+}
+
+
+@dataclass(frozen=True)
+class ModelOverrides:
+    """Values given on the command line for a model that lacks Ultralytics metadata."""
+
+    names: tuple[str, ...] | None = None
+    imgsz: int | None = None
+    stride: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the runtime knows about a model: its file, classes and input geometry."""
+
+    path: Path
+    sha256: str
+    names: tuple[str, ...]
+    input_hw: tuple[int, int]
+    stride: int
+    channels: int = 3
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    @classmethod
+    def from_metadata(
+        cls,
+        path: Path,
+        sha256: str,
+        metadata: Mapping[str, str],
+        overrides: ModelOverrides,
+    ) -> ModelInfo:
+        """Parse the metadata Ultralytics writes (names, imgsz, stride, channels)."""
+        names = overrides.names or _parse_names(metadata.get("names"), path)
+        imgsz = overrides.imgsz or _parse_literal(metadata.get("imgsz"), "imgsz", path)
+        stride = overrides.stride or _parse_literal(metadata.get("stride"), "stride", path)
+        input_hw = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
+        channels = int(_parse_literal(metadata.get("channels", "3"), "channels", path))
+        return cls(path, sha256, tuple(names), input_hw, int(stride), channels)
+
+
+def _missing(field: str, path: Path) -> ModelError:
+    return ModelError(
+        f"{path}: no '{field}' in the model metadata (not exported by Ultralytics?); "
+        f"give it with --{field}"
+    )
+
+
+def _parse_names(raw: str | None, path: Path) -> tuple[str, ...]:
+    if not raw:
+        raise _missing("names", path)
+    value = _parse_literal(raw, "names", path)
+    if isinstance(value, dict):
+        return tuple(str(value[k]) for k in sorted(value, key=int))
+    if isinstance(value, list | tuple):
+        return tuple(str(v) for v in value)
+    raise ModelError(f"{path}: metadata 'names' is neither a dict nor a list: {raw[:60]}")
+
+
+def _parse_literal(raw: object, field: str, path: Path) -> object:
+    if raw is None or raw == "":
+        raise _missing(field, path)
+    if not isinstance(raw, str):
+        return raw
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise ModelError(f"{path}: metadata '{field}' is unreadable: {raw[:60]}") from None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Detector(ABC):
+    """Letterbox -> backend inference -> YOLO decoding, on reused buffers.
+
+    Backends implement `infer` (the raw model call) and a `open` factory that does the
+    I/O (reading the file, creating the runtime session) and calls the constructor.
+    """
+
+    backend: ClassVar[str]
+
+    def __init__(self, info: ModelInfo, output_shape: tuple[int, ...], params: DecodeParams):
+        self.info = info
+        self.layout: Layout = detect_layout(output_shape, info.num_classes, str(info.path))
+        self.letterbox = Letterbox(info.input_hw, info.channels)
+        self.decoder = YoloDecoder(self.layout, info.num_classes, params)
+
+    @classmethod
+    @abstractmethod
+    def open(cls, path: Path, params: DecodeParams, overrides: ModelOverrides,
+             threads: int | None) -> Detector:
+        """Load `path` into a ready detector; raises ModelError for a bad file."""
+
+    @abstractmethod
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """Run the model on a preprocessed (1, C, H, W) float32 tensor; raw output."""
+
+    def detect(self, frame: np.ndarray) -> Detections:
+        tensor, geometry = self.letterbox(frame)
+        return self.decoder(self.infer(tensor), geometry)
+
+    def with_params(self, params: DecodeParams) -> Detector:
+        """The same loaded model with other decode parameters (eval wants conf 0.001)."""
+        self.decoder = YoloDecoder(self.layout, self.info.num_classes, params)
+        return self
+
+    def close(self) -> None:  # noqa: B027 - most runtimes free themselves
+        """Release runtime resources."""
+
+    def __enter__(self) -> Detector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def backend_class(name: str) -> type[Detector]:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")
+    module_name, class_name = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def open_detector(
+    path: Path,
+    backend: str = "onnxruntime",
+    params: DecodeParams | None = None,
+    overrides: ModelOverrides | None = None,
+    threads: int | None = None,
+) -> Detector:
+    """Load a model with the named backend; a backend that cannot load fails loudly."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found")
+    return backend_class(backend).open(
+        path, params or DecodeParams(), overrides or ModelOverrides(), threads
+    )
+

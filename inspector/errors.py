@@ -1,0 +1,31 @@
+"""The one exception family of inspector.
+
+Every error a user can cause (a bad file, a bad config, a misbehaving peer) is an
+`InspectorError`: the CLI prints its message on one line and exits non-zero.
+"""
+
+__all__ = ["ConfigError", "DataError", "InspectorError", "ModelError", "OutputExistsError"]
+
+
+class InspectorError(Exception):
+    """Base of every error inspector raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(InspectorError):
+    """A configuration or command-line value is invalid."""
+
+    exit_code = 2
+
+
+class DataError(InspectorError):
+    """A dataset, image, mask, video or label file is missing or malformed."""
+
+
+class ModelError(InspectorError):
+    """A model file is missing, unreadable, or of an unknown layout."""
+
+
+class OutputExistsError(InspectorError):
+    """An output already exists and --force was not given."""

@@ -1,0 +1,1 @@
+"""Evaluation of an exported model through the deployed runtime."""

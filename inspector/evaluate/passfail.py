@@ -1,0 +1,70 @@
+"""Part-level pass/fail figures: each image is a part, defective if it has any box.
+
+A part is rejected when its highest detection score reaches the threshold. The escape
+rate is the share of defective parts passed; the false-reject rate the share of good
+parts rejected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inspector.errors import InspectorError
+
+__all__ = ["OperatingPoint", "choose_threshold", "operating_point"]
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    threshold: float
+    escape_rate: float
+    false_reject_rate: float
+    defective: int
+    good: int
+    escapes: int
+    false_rejects: int
+
+
+def operating_point(
+    part_score: np.ndarray, defective: np.ndarray, threshold: float
+) -> OperatingPoint:
+    """Rates at one threshold; `part_score` is each part's max detection score."""
+    rejected = part_score >= threshold
+    n_bad = int(defective.sum())
+    n_good = int((~defective).sum())
+    escapes = int((defective & ~rejected).sum())
+    false_rejects = int((~defective & rejected).sum())
+    return OperatingPoint(
+        threshold=float(threshold),
+        escape_rate=escapes / n_bad if n_bad else 0.0,
+        false_reject_rate=false_rejects / n_good if n_good else 0.0,
+        defective=n_bad,
+        good=n_good,
+        escapes=escapes,
+        false_rejects=false_rejects,
+    )
+
+
+def choose_threshold(
+    part_score: np.ndarray, defective: np.ndarray, max_escape: float
+) -> OperatingPoint:
+    """The threshold with the lowest false-reject rate whose escape rate <= max_escape.
+
+    Raising the threshold only lowers false rejects and only raises escapes, so this is
+    the highest candidate threshold that still meets the escape bound. Candidates sit
+    at the parts' own scores; the threshold returned is the midpoint to the next lower
+    score, so a score that ties the threshold is not a knife edge.
+    """
+    if not 0.0 <= max_escape <= 1.0:
+        raise InspectorError(f"--max-escape must be within 0..1, got {max_escape}")
+    if not defective.any():
+        raise InspectorError("--max-escape needs defective parts in the data")
+    scores = np.unique(part_score)[::-1]  # high to low
+    for i, candidate in enumerate(scores):
+        point = operating_point(part_score, defective, float(candidate))
+        if point.escape_rate <= max_escape:
+            lower = scores[i + 1] if i + 1 < len(scores) else 0.0
+            return operating_point(part_score, defective, float((candidate + lower) / 2))
+    return operating_point(part_score, defective, 0.0)

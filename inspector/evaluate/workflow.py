@@ -1,0 +1,94 @@
+"""`inspector eval`: load, score, pick or apply the pass/fail threshold, update the card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from inspector.data.yolo import load_dataset
+from inspector.detect.base import DecodeParams, ModelOverrides, open_detector
+from inspector.errors import InspectorError
+from inspector.evaluate.passfail import OperatingPoint, choose_threshold, operating_point
+from inspector.evaluate.runner import EvalReport, evaluate
+from inspector.modelcard import PassFail, load_card, save_card
+
+__all__ = ["EVAL_PARAMS", "EvalOptions", "run_eval"]
+
+# What Ultralytics' validator uses: every box above 0.001 counts towards the PR curve.
+EVAL_PARAMS = DecodeParams(conf=0.001, iou=0.7, max_det=300)
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    model: Path
+    data: Path
+    split: str = "val"
+    backend: str = "onnxruntime"
+    pass_fail: bool = False
+    threshold: float | None = None
+    max_escape: float | None = None
+    save_card: bool = False
+    threads: int | None = None
+    names: tuple[str, ...] | None = None
+    imgsz: int | None = None
+    stride: int | None = None
+
+
+def run_eval(
+    options: EvalOptions,
+    on_total: Callable[[int], None] | None = None,
+    on_image: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Evaluate and return the JSON document `inspector eval --json` prints."""
+    spec = load_dataset(options.data)
+    card = load_card(options.model)
+    overrides = ModelOverrides(options.names, options.imgsz, options.stride)
+    with open_detector(options.model, options.backend, EVAL_PARAMS, overrides,
+                       options.threads) as detector:
+        if on_total:
+            on_total(len(spec.images(options.split)))
+        report = evaluate(detector, spec, options.split, on_image)
+    point = _operating_point(options, report, card) if options.pass_fail else None
+    doc = report.as_json(point)
+    if options.save_card:
+        _record(options, report, point)
+    return doc
+
+
+def _operating_point(options: EvalOptions, report: EvalReport, card) -> OperatingPoint:
+    if options.max_escape is not None:
+        return choose_threshold(report.part_score, report.defective, options.max_escape)
+    threshold = options.threshold
+    if threshold is None and card is not None and card.pass_fail is not None:
+        threshold = card.pass_fail.threshold
+    if threshold is None:
+        raise InspectorError(
+            f"{options.model}: no pass/fail threshold in its model card; "
+            "give --threshold or --max-escape"
+        )
+    return operating_point(report.part_score, report.defective, threshold)
+
+
+def _record(options: EvalOptions, report: EvalReport, point: OperatingPoint | None) -> None:
+    card = load_card(options.model)
+    if card is None:
+        raise InspectorError(f"{options.model}: no model card to update (export writes one)")
+    card.metrics[f"deployed_{report.backend}"] = {
+        "data": str(options.data),
+        "split": report.split,
+        "images": report.images,
+        **{k: round(v, 5) for k, v in report.metrics.items()},
+        "per_class": report.per_class,
+    }
+    if point is not None:
+        card.pass_fail = PassFail(
+            threshold=round(point.threshold, 5),
+            escape_rate=round(point.escape_rate, 5),
+            false_reject_rate=round(point.false_reject_rate, 5),
+            max_escape=options.max_escape,
+            split=report.split,
+            images=report.images,
+        )
+    save_card(card, options.model)

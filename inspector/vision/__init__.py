@@ -1,0 +1,1 @@
+"""Image preparation: letterboxing into preallocated buffers."""
