@@ -1,0 +1,44 @@
+# The two commands a newcomer needs:
+#   make demo   set everything up and run the main job
+#   make test   set everything up and run the whole test suite (what CI runs)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATASETS ?= ../shared/datasets
+WORK ?= .work
+# torch and torchvision pinned to the builds this project is developed and tested with
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test venv venv-runtime lint models-eval clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Station runtime only: no torch, no Ultralytics.
+venv-runtime: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[openvino]'
+
+# Everything: runtime, training (torch + Ultralytics, AGPL-3.0) and test tools.
+venv: $(VENV)/.full
+$(VENV)/.full: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH_PINS)
+	$(BIN)/pip install --quiet -e '.[train,openvino,dev]'
+	touch $@
+
+demo: venv-runtime
+	$(BIN)/inspector data convert-masks $(DATASETS)/magnetic-tile $(WORK)/magnetic-tile \
+		--single-class defect --val-fraction 0.2 --seed 0 --force
+	$(BIN)/inspector eval --model models/magnetic-tile/magnetic-tile.onnx \
+		--data $(WORK)/magnetic-tile/data.yaml --split val --pass-fail
+
+test: venv
+	$(BIN)/ruff check inspector tests
+	$(BIN)/python -m pytest -q -ra
+
+lint: venv
+	$(BIN)/ruff check inspector tests
+
+clean:
+	rm -rf $(WORK) .pytest_cache .ruff_cache
