@@ -35,6 +35,7 @@ demo: venv-runtime
 
 test: venv
 	$(BIN)/ruff check inspector tests
+	$(BIN)/ruff format --check inspector tests
 	$(BIN)/python -m pytest -q -ra
 
 lint: venv

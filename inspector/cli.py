@@ -80,8 +80,15 @@ def data_convert_masks(
     """Turn image + binary-mask pairs into a YOLO detection dataset."""
     from inspector.data.masks import convert_masks
 
-    report = convert_masks(src, dst, val_fraction=val_fraction, seed=seed, min_area=min_area,
-                           single_class=single_class, force=force)
+    report = convert_masks(
+        src,
+        dst,
+        val_fraction=val_fraction,
+        seed=seed,
+        min_area=min_area,
+        single_class=single_class,
+        force=force,
+    )
     table = Table(title=f"{report.dst}/data.yaml")
     table.add_column("split")
     table.add_column("images", justify="right")
@@ -105,8 +112,9 @@ def data_split(
     """Split a YOLO dataset into train/val image lists, stratified by class, no copies."""
     from inspector.data.split import split_dataset
 
-    counts = split_dataset(data, dst, source_split=source_split, val_fraction=val_fraction,
-                           seed=seed, force=force)
+    counts = split_dataset(
+        data, dst, source_split=source_split, val_fraction=val_fraction, seed=seed, force=force
+    )
     console.print(f"{dst}/data.yaml: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
@@ -136,8 +144,13 @@ def _print_check(report) -> None:
     for name in report.names:
         table.add_column(f"{name} boxes/images", justify="right")
     for split, s in report.splits.items():
-        table.add_row(split, str(s.images), str(s.empty_images), str(s.missing_labels),
-                      *(f"{s.boxes[n]}/{s.images_per_class[n]}" for n in report.names))
+        table.add_row(
+            split,
+            str(s.images),
+            str(s.empty_images),
+            str(s.missing_labels),
+            *(f"{s.boxes[n]}/{s.images_per_class[n]}" for n in report.names),
+        )
     console.print(table)
     for problem in report.problems[:50]:
         err_console.print(f"[red]problem:[/] {problem}")

@@ -45,9 +45,20 @@ def train_command(
     if resume:
         resume_training(run_dir, threads)
     else:
-        request = TrainRequest(data=data, model=model, epochs=epochs, hours=hours, imgsz=imgsz,
-                               batch=batch, threads=threads, project=project, name=name,
-                               seed=seed, force=force, overrides=_parse_sets(set_ or []))
+        request = TrainRequest(
+            data=data,
+            model=model,
+            epochs=epochs,
+            hours=hours,
+            imgsz=imgsz,
+            batch=batch,
+            threads=threads,
+            project=project,
+            name=name,
+            seed=seed,
+            force=force,
+            overrides=_parse_sets(set_ or []),
+        )
         run_training(request)
     best = run_dir / "weights" / "best.pt"
     console.print(f"run folder: {run_dir}")
@@ -83,14 +94,21 @@ def export_command(
     """Export weights for a runtime and write a model card beside the result."""
     from inspector.train.export import ExportRequest, export_model
 
-    request = ExportRequest(weights=weights, format=format, imgsz=imgsz, half=half, int8=int8,
-                            calib_data=calib_data, force=force)
+    request = ExportRequest(
+        weights=weights,
+        format=format,
+        imgsz=imgsz,
+        half=half,
+        int8=int8,
+        calib_data=calib_data,
+        force=force,
+    )
     model_path, card = export_model(request)
     console.print(f"exported: {model_path}\ncard: {card}")
 
 
 @app.command("eval")
-def eval_command(  # noqa: PLR0913 - a CLI command is its options
+def eval_command(
     model: Annotated[Path, typer.Option(help="Exported model (.onnx, OpenVINO .xml, .engine).")],
     data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "val",
@@ -119,14 +137,26 @@ def eval_command(  # noqa: PLR0913 - a CLI command is its options
     if (max_escape is not None or threshold is not None) and not pass_fail:
         raise ConfigError("--threshold and --max-escape need --pass-fail")
     options = EvalOptions(
-        model=model, data=data, split=split, backend=backend, pass_fail=pass_fail,
-        threshold=threshold, max_escape=max_escape, save_card=save_card, threads=threads,
-        names=tuple(names.split(",")) if names else None, imgsz=imgsz, stride=stride,
+        model=model,
+        data=data,
+        split=split,
+        backend=backend,
+        pass_fail=pass_fail,
+        threshold=threshold,
+        max_escape=max_escape,
+        save_card=save_card,
+        threads=threads,
+        names=tuple(names.split(",")) if names else None,
+        imgsz=imgsz,
+        stride=stride,
     )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("evaluating", total=None)
-        doc = run_eval(options, on_total=lambda n: bar.update(task, total=n),
-                       on_image=lambda: bar.advance(task))
+        doc = run_eval(
+            options,
+            on_total=lambda n: bar.update(task, total=n),
+            on_image=lambda: bar.advance(task),
+        )
     if as_json:
         print_json(doc)
     else:
@@ -151,5 +181,3 @@ def _print_eval(doc: dict) -> None:
             f"({doc['escapes']}/{doc['defective_parts']})  false reject "
             f"{doc['false_reject_rate']:.1%} ({doc['false_rejects']}/{doc['good_parts']})"
         )
-
-

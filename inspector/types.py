@@ -30,9 +30,7 @@ class Detections:
 
     @classmethod
     def empty(cls) -> Detections:
-        return cls(
-            np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32)
-        )
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32))
 
     @classmethod
     def from_arrays(cls, xyxy: np.ndarray, score: np.ndarray, class_id: np.ndarray) -> Detections:

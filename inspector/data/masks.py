@@ -9,7 +9,6 @@ parts are real training data.
 from __future__ import annotations
 
 import csv
-import os
 import random
 import shutil
 import tempfile
@@ -89,7 +88,9 @@ def mask_to_boxes(mask: np.ndarray, min_area: int) -> tuple[np.ndarray, int]:
     return regions[keep, :4].astype(np.float64), int((~keep).sum())
 
 
-def class_map(pairs: list[MaskPair], single_class: str | None) -> tuple[tuple[str, ...], dict[str, int]]:
+def class_map(
+    pairs: list[MaskPair], single_class: str | None
+) -> tuple[tuple[str, ...], dict[str, int]]:
     """Class names, and the class id of each category that has any defect mask.
 
     Names are the folder names less their shared prefix, lower-cased ("MT_Crack" -> "crack");
@@ -100,9 +101,18 @@ def class_map(pairs: list[MaskPair], single_class: str | None) -> tuple[tuple[st
         raise DataError("no mask in the source has any white (defect) pixel")
     if single_class:
         return (single_class,), dict.fromkeys(defect_categories, 0)
-    prefix = os.path.commonprefix(sorted({p.category for p in pairs}))
-    names = tuple(c[len(prefix):].lower() or c.lower() for c in defect_categories)
+    prefix = _common_prefix(sorted({p.category for p in pairs}))
+    names = tuple(c[len(prefix) :].lower() or c.lower() for c in defect_categories)
     return names, {c: i for i, c in enumerate(defect_categories)}
+
+
+def _common_prefix(words: list[str]) -> str:
+    """Shared leading characters ("MT_Crack", "MT_Free" -> "MT_")."""
+    first, last = min(words), max(words)
+    size = next(
+        (i for i, (a, b) in enumerate(zip(first, last, strict=False)) if a != b), len(first)
+    )
+    return first[:size]
 
 
 def _mask_has_defect(mask_path: Path) -> bool:
@@ -200,14 +210,13 @@ def _write_dataset(
                 report.defective[split_name] += bool(lines)
                 for line in lines:
                     report.boxes[names[int(line.split()[0])]] += 1
-                manifest.writerow([split_name, image_out.relative_to(root), pair.image,
-                                   pair.category, len(lines)])
+                manifest.writerow(
+                    [split_name, image_out.relative_to(root), pair.image, pair.category, len(lines)]
+                )
     return report
 
 
-def _label_lines(
-    pair: MaskPair, class_of: dict[str, int], min_area: int
-) -> tuple[list[str], int]:
+def _label_lines(pair: MaskPair, class_of: dict[str, int], min_area: int) -> tuple[list[str], int]:
     mask = _read_gray(pair.mask)
     image = cv2.imread(str(pair.image), cv2.IMREAD_UNCHANGED)
     if image is None:

@@ -135,8 +135,9 @@ class Detector(ABC):
 
     @classmethod
     @abstractmethod
-    def open(cls, path: Path, params: DecodeParams, overrides: ModelOverrides,
-             threads: int | None) -> Detector:
+    def open(
+        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+    ) -> Detector:
         """Load `path` into a ready detector; raises ModelError for a bad file."""
 
     @abstractmethod
@@ -183,4 +184,3 @@ def open_detector(
     return backend_class(backend).open(
         path, params or DecodeParams(), overrides or ModelOverrides(), threads
     )
-

@@ -41,17 +41,16 @@ class OnnxRuntimeDetector(Detector):
             )
 
     @classmethod
-    def open(cls, path: Path, params: DecodeParams, overrides: ModelOverrides,
-             threads: int | None) -> OnnxRuntimeDetector:
+    def open(
+        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+    ) -> OnnxRuntimeDetector:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3
         try:
-            session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # ORT raises its own untyped errors for bad files
             reason = str(exc).splitlines()[0][:160]
             raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None

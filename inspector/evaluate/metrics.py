@@ -28,9 +28,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-7)
 
 
-def match_predictions(
-    pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarray
-) -> np.ndarray:
+def match_predictions(pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarray) -> np.ndarray:
     """(n_pred, 10) bool: is each prediction a true positive at each IoU threshold.
 
     `iou` is (n_true, n_pred). Each ground-truth box and each prediction is used once,

@@ -50,21 +50,19 @@ def operating_point(
 def choose_threshold(
     part_score: np.ndarray, defective: np.ndarray, max_escape: float
 ) -> OperatingPoint:
-    """The threshold with the lowest false-reject rate whose escape rate <= max_escape.
+    """Among thresholds with escape rate <= max_escape, the one with the lowest
+    false-reject rate (and, of equals, the lowest escape rate).
 
-    Raising the threshold only lowers false rejects and only raises escapes, so this is
-    the highest candidate threshold that still meets the escape bound. Candidates sit
-    at the parts' own scores; the threshold returned is the midpoint to the next lower
-    score, so a score that ties the threshold is not a knife edge.
+    Candidates sit midway between consecutive distinct part scores (plus one below the
+    lowest and one above the highest), so no part's score ties the chosen threshold.
     """
     if not 0.0 <= max_escape <= 1.0:
         raise InspectorError(f"--max-escape must be within 0..1, got {max_escape}")
     if not defective.any():
         raise InspectorError("--max-escape needs defective parts in the data")
-    scores = np.unique(part_score)[::-1]  # high to low
-    for i, candidate in enumerate(scores):
-        point = operating_point(part_score, defective, float(candidate))
-        if point.escape_rate <= max_escape:
-            lower = scores[i + 1] if i + 1 < len(scores) else 0.0
-            return operating_point(part_score, defective, float((candidate + lower) / 2))
-    return operating_point(part_score, defective, 0.0)
+    scores = np.unique(part_score)
+    edges = np.concatenate(([0.0], scores, [1.0]))
+    candidates = (edges[:-1] + edges[1:]) / 2
+    points = [operating_point(part_score, defective, float(t)) for t in candidates]
+    allowed = [p for p in points if p.escape_rate <= max_escape]
+    return min(allowed, key=lambda p: (p.false_reject_rate, p.escape_rate))

@@ -42,7 +42,7 @@ class EvalReport:
         }
         if point is not None:
             doc |= {
-                "threshold": round(point.threshold, 5),
+                "threshold": point.threshold,
                 "escape_rate": round(point.escape_rate, 5),
                 "false_reject_rate": round(point.false_reject_rate, 5),
                 "defective_parts": point.defective,
@@ -91,8 +91,11 @@ def evaluate(
         images=len(images),
         metrics=summary,
         per_class={
-            spec.names[c]: {"ap50": round(a.ap50, 5), "ap50_95": round(a.ap50_95, 5),
-                            "instances": a.instances}
+            spec.names[c]: {
+                "ap50": round(a.ap50, 5),
+                "ap50_95": round(a.ap50_95, 5),
+                "instances": a.instances,
+            }
             for c, a in per_class.items()
         },
         part_score=part_score,

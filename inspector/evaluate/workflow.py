@@ -45,8 +45,9 @@ def run_eval(
     spec = load_dataset(options.data)
     card = load_card(options.model)
     overrides = ModelOverrides(options.names, options.imgsz, options.stride)
-    with open_detector(options.model, options.backend, EVAL_PARAMS, overrides,
-                       options.threads) as detector:
+    with open_detector(
+        options.model, options.backend, EVAL_PARAMS, overrides, options.threads
+    ) as detector:
         if on_total:
             on_total(len(spec.images(options.split)))
         report = evaluate(detector, spec, options.split, on_image)
@@ -84,7 +85,7 @@ def _record(options: EvalOptions, report: EvalReport, point: OperatingPoint | No
     }
     if point is not None:
         card.pass_fail = PassFail(
-            threshold=round(point.threshold, 5),
+            threshold=point.threshold,  # unrounded: rounding could cross a part score
             escape_rate=round(point.escape_rate, 5),
             false_reject_rate=round(point.false_reject_rate, 5),
             max_escape=options.max_escape,

@@ -18,8 +18,15 @@ __all__ = ["FORMATS", "ExportRequest", "export_model", "runtime_versions"]
 
 # format -> how Ultralytics names the output beside the weights
 FORMATS: dict[str, str] = {"onnx": ".onnx", "openvino": "_openvino_model", "engine": ".engine"}
-VERSIONED_PACKAGES = ("ultralytics", "torch", "onnx", "onnxruntime", "onnxslim", "openvino",
-                      "tensorrt")
+VERSIONED_PACKAGES = (
+    "ultralytics",
+    "torch",
+    "onnx",
+    "onnxruntime",
+    "onnxslim",
+    "openvino",
+    "tensorrt",
+)
 
 
 @dataclass(frozen=True)
@@ -102,8 +109,9 @@ def build_card(request: ExportRequest, model: Any, target: Path) -> ModelCard:
     imgsz = request.imgsz or train_args.get("imgsz") or 640
     metrics = {}
     if ckpt.get("train_metrics"):
-        metrics["ultralytics_val"] = {k: round(float(v), 5) for k, v in
-                                      ckpt["train_metrics"].items()}
+        metrics["ultralytics_val"] = {
+            k: round(float(v), 5) for k, v in ckpt["train_metrics"].items()
+        }
     return ModelCard(
         name=target.stem.removesuffix("_openvino_model"),
         model_file=target.name,
@@ -117,8 +125,12 @@ def build_card(request: ExportRequest, model: Any, target: Path) -> ModelCard:
         source_weights_sha256=file_sha256(request.weights),
         architecture=str(train_args.get("model")) if train_args.get("model") else None,
         dataset={"data": str(train_args.get("data"))} if train_args.get("data") else {},
-        training={k: train_args[k] for k in ("epochs", "imgsz", "batch", "seed", "time")
-                  if train_args.get(k) is not None} | {"best_epoch": ckpt.get("epoch")},
+        training={
+            k: train_args[k]
+            for k in ("epochs", "imgsz", "batch", "seed", "time")
+            if train_args.get(k) is not None
+        }
+        | {"best_epoch": ckpt.get("epoch")},
         metrics=metrics,
         runtime_versions=runtime_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,0 +1,19 @@
+"""Read the metadata Ultralytics stores in an ONNX file, without running it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+from inspector.errors import ModelError
+
+__all__ = ["read_onnx_metadata"]
+
+
+def read_onnx_metadata(path: Path) -> dict[str, str]:
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf decode errors have no common type
+        raise ModelError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from None
+    return {prop.key: prop.value for prop in model.metadata_props}

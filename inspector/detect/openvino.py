@@ -1,0 +1,84 @@
+"""OpenVINO backend for Intel CPUs, iGPUs and NPUs (the `openvino` extra).
+
+Accepts an Ultralytics OpenVINO export (a `*_openvino_model/` folder or its `.xml`,
+with `metadata.yaml` beside it) or an ONNX file, which OpenVINO reads directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from inspector.detect.base import DecodeParams, Detector, ModelInfo, ModelOverrides, file_sha256
+from inspector.errors import ModelError
+
+try:
+    import openvino as ov
+except ImportError as exc:  # the registry imports this module only when it is chosen
+    raise ModelError(
+        "the openvino backend needs the 'openvino' extra: pip install 'inspector[openvino]'"
+    ) from exc
+
+__all__ = ["OpenVinoDetector"]
+
+# f32 keeps results equal to the ONNX model; bf16 (the default on AVX-512 BF16 CPUs) is
+# faster but must be validated on the trained model before a line relies on it.
+DEFAULT_PRECISION = "f32"
+
+
+class OpenVinoDetector(Detector):
+    backend = "openvino"
+
+    def __init__(self, compiled: ov.CompiledModel, info: ModelInfo, params: DecodeParams):
+        output = compiled.outputs[0]
+        super().__init__(info, tuple(output.get_partial_shape().to_shape()), params)
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        # share the letterbox tensor with the request: no copy per frame
+        self.request.set_input_tensor(ov.Tensor(self.letterbox.tensor, shared_memory=True))
+        self._bound = self.letterbox.tensor
+
+    @classmethod
+    def open(
+        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+    ) -> OpenVinoDetector:
+        model_file, metadata = _locate(path)
+        core = ov.Core()
+        try:
+            model = core.read_model(str(model_file))
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0][:160]
+            raise ModelError(f"{model_file}: not a loadable OpenVINO model ({reason})") from None
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": DEFAULT_PRECISION}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        compiled = core.compile_model(model, "CPU", config)
+        info = ModelInfo.from_metadata(model_file, file_sha256(model_file), metadata, overrides)
+        return cls(compiled, info, params)
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        if tensor is not self._bound:
+            self.request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor)))
+            self._bound = tensor
+        self.request.infer()
+        return self.request.get_output_tensor(0).data
+
+
+def _locate(path: Path) -> tuple[Path, dict[str, str]]:
+    """The file to read and its Ultralytics metadata, from a folder, .xml or .onnx."""
+    if path.is_dir():
+        xmls = sorted(path.glob("*.xml"))
+        if not xmls:
+            raise ModelError(f"{path}: no OpenVINO .xml model in this folder")
+        path = xmls[0]
+    if path.suffix == ".onnx":
+        from inspector.detect.onnxmeta import read_onnx_metadata
+
+        return path, read_onnx_metadata(path)
+    meta_file = path.parent / "metadata.yaml"
+    if not meta_file.is_file():
+        return path, {}
+    raw = yaml.safe_load(meta_file.read_text()) or {}
+    return path, {k: str(v) if not isinstance(v, str) else v for k, v in raw.items()}

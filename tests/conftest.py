@@ -1,0 +1,73 @@
+"""Shared fixtures: real datasets from ../shared/datasets, shipped models, tiny trained models."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = Path(os.environ.get("INSPECTOR_DATASETS", ROOT.parent / "shared" / "datasets"))
+MODELS = ROOT / "models"
+
+
+def shipped_model(name: str) -> Path:
+    path = MODELS / name / f"{name}.onnx"
+    if not path.is_file():
+        pytest.fail(f"shipped model {path} is missing")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads():
+    """A test must stop every thread it starts."""
+    before = set(threading.enumerate())
+    yield
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    for thread in leftover:
+        thread.join(timeout=2.0)
+    alive = [t.name for t in leftover if t.is_alive()]
+    assert not alive, f"test left threads running: {alive}"
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    if not (DATASETS / "magnetic-tile").is_dir():
+        pytest.fail(f"datasets not found at {DATASETS} (set INSPECTOR_DATASETS)")
+    return DATASETS
+
+
+@pytest.fixture(scope="session")
+def small_tiles(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A few real magnetic-tile image+mask pairs per category, in a temp folder."""
+    src = tmp_path_factory.mktemp("tiles-src")
+    for category in ("MT_Blowhole", "MT_Crack", "MT_Free"):
+        (src / category).mkdir()
+        images = sorted((datasets / "magnetic-tile" / category).glob("*.jpg"))[:6]
+        for image in images:
+            shutil.copy(image, src / category / image.name)
+            shutil.copy(image.with_suffix(".png"), src / category / image.with_suffix(".png").name)
+    return src
+
+
+@pytest.fixture(scope="session")
+def neu_split(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's NEU-DET 80/20 split (seed 0), as the shipped model was trained on."""
+    from inspector.data.split import split_dataset
+
+    dst = tmp_path_factory.mktemp("neu-split")
+    split_dataset(datasets / "neu-det" / "data.yaml", dst, val_fraction=0.2, seed=0)
+    return dst / "data.yaml"
+
+
+@pytest.fixture(scope="session")
+def tile_split(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's magnetic-tile conversion (one 'defect' class, 80/20, seed 0)."""
+    from inspector.data.masks import convert_masks
+
+    dst = tmp_path_factory.mktemp("tiles") / "mt"
+    convert_masks(datasets / "magnetic-tile", dst, val_fraction=0.2, seed=0, single_class="defect")
+    return dst / "data.yaml"

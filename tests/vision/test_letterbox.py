@@ -1,0 +1,57 @@
+import cv2
+import numpy as np
+import pytest
+
+from inspector.vision.letterbox import Geometry, Letterbox
+
+
+def reference(frame: np.ndarray, size: int) -> np.ndarray:
+    """The letterbox written the plain way: resize, pad with 114, BGR->RGB, /255."""
+    geo = Geometry.compute(frame.shape[:2], (size, size))
+    resized = cv2.resize(frame, geo.resized_wh, interpolation=cv2.INTER_LINEAR)
+    h, w = resized.shape[:2]
+    padded = cv2.copyMakeBorder(
+        resized,
+        geo.pad_y,
+        size - h - geo.pad_y,
+        geo.pad_x,
+        size - w - geo.pad_x,
+        cv2.BORDER_CONSTANT,
+        value=(114, 114, 114),
+    )
+    return padded[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255
+
+
+@pytest.mark.parametrize("shape", [(200, 300, 3), (300, 200, 3), (320, 320, 3), (90, 600, 3)])
+def test_matches_reference(shape):
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, shape, dtype=np.uint8)
+    tensor, _ = Letterbox((320, 320))(frame)
+    assert np.abs(tensor - reference(frame, 320)).max() < 1e-6
+
+
+def test_grey_frame_feeds_three_channels():
+    grey = np.random.default_rng(1).integers(0, 255, (100, 150), dtype=np.uint8)
+    tensor, _ = Letterbox((160, 160))(grey)
+    expected = reference(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), 160)
+    assert np.abs(tensor - expected).max() < 1e-6
+
+
+def test_buffers_are_reused_and_repainted_on_size_change():
+    box = Letterbox((64, 64))
+    tall = np.zeros((64, 32, 3), np.uint8)
+    first, _ = box(tall)
+    wide = np.zeros((32, 64, 3), np.uint8)
+    second, geo = box(wide)
+    assert first is second
+    # where the tall frame was black, the wide one has padding now
+    assert second[0, 0, 0, 32] == pytest.approx(114 / 255)
+    assert (geo.pad_x, geo.pad_y) == (0, 16)
+
+
+def test_one_channel_model_gets_grey():
+    frame = np.zeros((10, 10, 3), np.uint8)
+    frame[..., 2] = 255  # pure red
+    tensor, _ = Letterbox((10, 10), channels=1)(frame)
+    assert tensor.shape == (1, 1, 10, 10)
+    assert tensor[0, 0, 5, 5] == pytest.approx(76 / 255, abs=1 / 255)
