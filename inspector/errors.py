@@ -14,9 +14,13 @@ class InspectorError(Exception):
 
 
 class ConfigError(InspectorError):
-    """A configuration or command-line value is invalid."""
+    """A configuration or command-line value is invalid; `problems` lists every one."""
 
     exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 class DataError(InspectorError):

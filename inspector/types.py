@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Detections"]
+__all__ = [
+    "RESULT_NO_DECISION",
+    "RESULT_PASS",
+    "Detections",
+    "Frame",
+    "Inspection",
+    "Judgement",
+    "Region",
+    "StageTimes",
+    "TriggerEvent",
+    "Verdict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +68,125 @@ class Detections:
 
     def max_score(self) -> float:
         return float(self.score.max()) if len(self) else 0.0
+
+
+@dataclass(slots=True)
+class Frame:
+    """One captured image. `image` may be a buffer the capture pool reuses: whoever keeps
+    it past `release()` must copy it."""
+
+    image: np.ndarray
+    seq: int
+    t_capture: float  # time.monotonic() when the frame was read
+    source: str = ""
+    release: Callable[[], None] | None = None
+
+    def done(self) -> None:
+        """Hand the buffer back to the capture pool (no-op for unpooled frames)."""
+        if self.release is not None:
+            self.release()
+            self.release = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """An axis-aligned box in frame pixels, end-exclusive."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def crop(self, image: np.ndarray) -> np.ndarray:
+        """A view, never a copy."""
+        return image[self.y0 : self.y1, self.x0 : self.x1]
+
+
+@dataclass(slots=True)
+class TriggerEvent:
+    """A request to inspect one part. Frame-driven triggers attach the frame (and the
+    part's region); others leave it None and the station takes the newest frame
+    captured at or after `t_trigger`."""
+
+    trigger_id: int
+    origin: str  # "presence", "interval", "manual", "plc", ...
+    t_trigger: float  # monotonic
+    deadline: float  # monotonic; no verdict by then is NO_DECISION
+    frame: Frame | None = None
+    region: Region | None = None
+    part_serial: str | None = None
+
+
+class Verdict(enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    NO_DECISION = "NO_DECISION"
+
+    @property
+    def rejects(self) -> bool:
+        """Silence is never a pass: NO_DECISION rejects the part like FAIL."""
+        return self is not Verdict.PASS
+
+
+RESULT_PASS = 0
+RESULT_NO_DECISION = 0xFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """The judge's answer: verdict, result code (0 pass, 1 + class id of the worst
+    defect, 0xFFFF no decision), the detections that count as defects, and why."""
+
+    verdict: Verdict
+    result_code: int
+    defects: Detections
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class StageTimes:
+    """Monotonic timestamps of one inspection's stages (seconds)."""
+
+    trigger: float
+    capture: float = math.nan
+    detect_start: float = math.nan
+    detect_end: float = math.nan
+    judged: float = math.nan
+    plc_write: float = math.nan
+
+    def ms(self, start: str, end: str) -> float:
+        return (getattr(self, end) - getattr(self, start)) * 1000.0
+
+
+@dataclass(slots=True)
+class Inspection:
+    """One record per triggered part; every sink (log, PLC, MQTT, SPC, web) reads this."""
+
+    seq: int
+    trigger_id: int
+    origin: str
+    part_serial: str | None
+    times: StageTimes
+    wall_time: float  # time.time() at the verdict, for humans and databases
+    detections: Detections
+    judgement: Judgement
+    model_id: str
+    model_sha256: str
+    config_hash: str
+    calibration_id: str | None = None
+    frame_seq: int | None = None
+    image: np.ndarray | None = None  # an archival copy, only when the log will keep it
+    image_paths: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.judgement.verdict
+
+    @property
+    def result_code(self) -> int:
+        return self.judgement.result_code
+
+    @property
+    def latency_ms(self) -> float:
+        """Trigger to verdict."""
+        return self.times.ms("trigger", "judged")

@@ -1,0 +1,1 @@
+"""Sinks: everything that consumes inspection records off the hot path."""

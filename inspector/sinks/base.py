@@ -1,0 +1,91 @@
+"""The `Sink` ABC and the runner that gives each sink its own bounded queue and thread.
+
+A sink that fails is logged once at warning level, then counted quietly; a sink that
+falls behind drops records (counted) instead of stalling inspection.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from inspector.types import Inspection
+
+__all__ = ["Sink", "SinkRunner"]
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class Sink(ABC):
+    """Consumes records on its own thread; `handle` may block (disk, network)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def handle(self, record: Inspection) -> None:
+        """Process one record; raising is allowed and is counted, not fatal."""
+
+    def close(self) -> None:  # noqa: B027 - most sinks hold nothing
+        """Flush and release resources; called once, on the sink's thread."""
+
+
+class SinkRunner:
+    """Runs one sink on one thread behind a bounded queue."""
+
+    def __init__(self, sink: Sink, queue_size: int = 256) -> None:
+        self.sink = sink
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
+        self.handled = 0
+        self.failures = 0
+        self.dropped = 0
+        self._warned = False
+
+    def start(self) -> SinkRunner:
+        self._thread.start()
+        return self
+
+    def submit(self, record: Inspection) -> bool:
+        """Queue a record without ever blocking; False (and counted) if the queue is full."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            self._warn_once(f"sink {self.sink.name} is behind; dropping records")
+            return False
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish what is queued, close the sink, join the thread."""
+        if not self._thread.is_alive():
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("sink %s did not stop within %.0f s", self.sink.name, timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            try:
+                self.sink.handle(item)  # type: ignore[arg-type]
+                self.handled += 1
+            except Exception as exc:  # a sink failure must never reach inspection
+                self.failures += 1
+                self._warn_once(f"sink {self.sink.name} failed: {exc!r}; further failures counted")
+        try:
+            self.sink.close()
+        except Exception as exc:
+            log.warning("sink %s failed to close: %r", self.sink.name, exc)
+
+    def _warn_once(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning(message)
