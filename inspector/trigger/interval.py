@@ -1,0 +1,42 @@
+"""Interval trigger: one inspection every period, on the newest frame."""
+
+from __future__ import annotations
+
+import threading
+
+from inspector.config import IntervalTrigger as IntervalConfig
+from inspector.trigger.base import Emit, Trigger
+
+__all__ = ["IntervalTrigger"]
+
+
+class IntervalTrigger(Trigger):
+    kind = "interval"
+
+    def __init__(self, period_s: float, deadline_ms: float) -> None:
+        super().__init__(deadline_ms)
+        self.period_s = period_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, config: IntervalConfig) -> IntervalTrigger:
+        return cls(config.period_s, config.deadline_ms)
+
+    def start(self, emit: Emit) -> None:
+        super().start(emit)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="trigger-interval", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period_s):
+            emit = self._emit
+            if emit is not None:
+                emit(self.new_event())
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        super().stop()
