@@ -131,8 +131,11 @@ class ModelConfig(Section):
         "onnxruntime", description="Runtime that runs the model."
     )
     threads: int | None = Field(None, ge=1, description="Runtime CPU threads (None: runtime's).")
-    conf: float = Field(
-        0.05, gt=0, lt=1, description="Lowest score the decoder keeps; the judge decides above it."
+    conf: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Lowest score the decoder keeps (None: the judge's lowest threshold).",
     )
     iou: float = Field(0.7, gt=0, le=1, description="NMS IoU threshold.")
 

@@ -24,17 +24,37 @@ def dets(*rows):
         # worst = highest score decides the code
         ({}, dets((0, 0, 10, 10, 0.6, 0), (0, 0, 10, 10, 0.9, 2)), Verdict.FAIL, 3),
         ({"min_confidence": 0.3}, dets((0, 0, 10, 10, 0.4, 1)), Verdict.FAIL, 2),
-        ({"classes": {"hole": {"min_confidence": 0.8}}}, dets((0, 0, 10, 10, 0.7, 1)),
-         Verdict.PASS, 0),
+        (
+            {"classes": {"hole": {"min_confidence": 0.8}}},
+            dets((0, 0, 10, 10, 0.7, 1)),
+            Verdict.PASS,
+            0,
+        ),
         ({"classes": {"stain": {"ignore": True}}}, dets((0, 0, 10, 10, 0.9, 2)), Verdict.PASS, 0),
-        ({"classes": {"crack": {"min_width_px": 20}}}, dets((0, 0, 10, 40, 0.9, 0)),
-         Verdict.PASS, 0),
-        ({"classes": {"crack": {"min_height_px": 20}}}, dets((0, 0, 10, 40, 0.9, 0)),
-         Verdict.FAIL, 1),
-        ({"exclude_zones": [{"x0": 0, "y0": 0, "x1": 20, "y1": 20}]},
-         dets((0, 0, 10, 10, 0.9, 0)), Verdict.PASS, 0),
-        ({"include_zones": [{"x0": 100, "y0": 0, "x1": 200, "y1": 200}]},
-         dets((0, 0, 10, 10, 0.9, 0), (110, 10, 120, 20, 0.7, 1)), Verdict.FAIL, 2),
+        (
+            {"classes": {"crack": {"min_width_px": 20}}},
+            dets((0, 0, 10, 40, 0.9, 0)),
+            Verdict.PASS,
+            0,
+        ),
+        (
+            {"classes": {"crack": {"min_height_px": 20}}},
+            dets((0, 0, 10, 40, 0.9, 0)),
+            Verdict.FAIL,
+            1,
+        ),
+        (
+            {"exclude_zones": [{"x0": 0, "y0": 0, "x1": 20, "y1": 20}]},
+            dets((0, 0, 10, 10, 0.9, 0)),
+            Verdict.PASS,
+            0,
+        ),
+        (
+            {"include_zones": [{"x0": 100, "y0": 0, "x1": 200, "y1": 200}]},
+            dets((0, 0, 10, 10, 0.9, 0), (110, 10, 120, 20, 0.7, 1)),
+            Verdict.FAIL,
+            2,
+        ),
     ],
 )
 def test_rules(config, detections, verdict, code):

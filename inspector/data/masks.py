@@ -210,8 +210,9 @@ def _write_dataset(
                 report.defective[split_name] += bool(lines)
                 for line in lines:
                     report.boxes[names[int(line.split()[0])]] += 1
+                source = pair.image.resolve()
                 manifest.writerow(
-                    [split_name, image_out.relative_to(root), pair.image, pair.category, len(lines)]
+                    [split_name, image_out.relative_to(root), source, pair.category, len(lines)]
                 )
     return report
 

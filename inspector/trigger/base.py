@@ -31,7 +31,7 @@ TRIGGERS: dict[str, str] = {
 }
 
 
-class Trigger(ABC):  # noqa: B024 - every method has a sensible default
+class Trigger(ABC):
     kind: ClassVar[str]
     frame_driven: ClassVar[bool] = False
 

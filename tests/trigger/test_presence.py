@@ -70,16 +70,25 @@ def jitter(i: int) -> float:
 
 
 CASES = {
-    "three separate parts": ([Part(moving(-40, 5)), Part(moving(-120, 5)),
-                              Part(moving(-200, 5))], 90, 3),
+    "three separate parts": (
+        [Part(moving(-40, 5)), Part(moving(-120, 5)), Part(moving(-200, 5))],
+        90,
+        3,
+    ),
     "touching with a 2 px seam": ([Part(moving(-40, 5)), Part(moving(-82, 5))], 60, 2),
     "touching, no seam: one part": ([Part(moving(-40, 5)), Part(moving(-80, 5))], 60, 1),
     "stops on the line": ([Part(stop_and_go(-40, 5, 100, 30))], 90, 1),
     "jitters across the line": ([Part(jitter)], 90, 1),
     "slow part": ([Part(moving(-40, 0.7))], 300, 1),
     "fast part": ([Part(moving(-40, 25))], 12, 1),
-    "different sizes": ([Part(moving(-40, 5), width=20, height=50, top=5),
-                         Part(moving(-150, 5), width=80, height=20)], 90, 2),
+    "different sizes": (
+        [
+            Part(moving(-40, 5), width=20, height=50, top=5),
+            Part(moving(-150, 5), width=80, height=20),
+        ],
+        90,
+        2,
+    ),
     "already past the line at start": ([Part(moving(150, 5))], 20, 0),
     "stands still before the line": ([Part(moving(20, 0))], 50, 0),
 }
@@ -92,8 +101,9 @@ def test_fires_once_per_part(parts, n, fires):
 
 
 def test_fires_when_the_centre_crosses_and_region_holds_the_part():
-    trigger = PresenceTrigger(PresenceConfig(kind="presence", threshold=100, fire_at=0.5,
-                                             margin_px=2))
+    trigger = PresenceTrigger(
+        PresenceConfig(kind="presence", threshold=100, fire_at=0.5, margin_px=2)
+    )
     [(i, region)] = run(trigger, sequence([Part(moving(-40, 5))], 60))
     # centre = -40 + 5 i + 20 crosses 120 at i = 28
     assert i == 28

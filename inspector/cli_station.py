@@ -1,0 +1,165 @@
+"""CLI commands of the station: config, run, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from inspector.cli import app, console, err_console, print_json
+
+__all__ = ["config_app", "demo_command", "run_command"]
+
+config_app = typer.Typer(help="station.yaml: check and schema.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+EXIT_OK = 0
+EXIT_SOURCE_FAILED = 3  # the camera failed at run time and did not come back
+
+
+@config_app.command("check")
+def config_check(file: Annotated[Path, typer.Argument(help="station.yaml to validate.")]) -> None:
+    """Validate a station.yaml; print every problem with its field path."""
+    from inspector.config import load_config
+    from inspector.errors import ConfigError
+
+    try:
+        config = load_config(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err_console.print(f"[red]{file}:[/] {problem}", highlight=False)
+        raise typer.Exit(exc.exit_code) from None
+    console.print(
+        f"{file}: ok (camera {config.camera.kind}, trigger {config.trigger.kind}, "
+        f"model {config.model.path.name} on {config.model.backend})"
+    )
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of station.yaml."""
+    from inspector.config import StationConfig
+
+    sys.stdout.write(json.dumps(StationConfig.model_json_schema(), indent=2) + "\n")
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line, for journald and log shippers."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            doc["exception"] = self.formatException(record.exc_info)
+        return json.dumps(doc)
+
+
+def setup_logging(as_json: bool, level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLogFormatter()
+        if as_json
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+@app.command("run")
+def run_command(
+    config: Annotated[Path, typer.Option("--config", "-c", help="station.yaml.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per part.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Do not print parts (log only).")] = False,
+    log_json: Annotated[bool, typer.Option(help="Structured JSON logs on stderr.")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+) -> None:
+    """The station daemon. SIGINT/SIGTERM stop it cleanly; SIGUSR1 fires a manual trigger.
+
+    Exit codes: 0 stopped or the recording ended; 1 start-up error (missing model,
+    camera, ...); 2 invalid config; 3 the camera failed at run time.
+    """
+    from inspector.camera.capture import CaptureState
+    from inspector.config import load_config
+    from inspector.factory import build_station, open_model
+    from inspector.sinks.console import ConsoleSink
+
+    setup_logging(log_json, log_level)
+    station_config = load_config(config)
+    detector, judge = open_model(station_config)
+    sinks = [] if quiet else [ConsoleSink(detector.info.names, as_json=as_json)]
+    station = build_station(station_config, model=(detector, judge), extra_sinks=sinks).station
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if hasattr(station.trigger, "fire"):
+        signal.signal(signal.SIGUSR1, lambda *_: station.trigger.fire())
+    station.start()
+    logging.getLogger("inspector").info("station %s ready", station_config.station.name)
+    try:
+        while not (stop.is_set() or station.wait(0.2)):
+            pass
+    finally:
+        station.stop()
+    failed = station.capture.state is CaptureState.FAILED
+    raise typer.Exit(EXIT_SOURCE_FAILED if failed else EXIT_OK)
+
+
+@app.command("demo")
+def demo_command(
+    parts: Annotated[int | None, typer.Option(help="Stop after N parts.")] = None,
+    fast: Annotated[bool, typer.Option(help="As fast as possible, not real time.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per part.")] = False,
+    video: Annotated[Path | None, typer.Option(help="Replay another recording.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Another model.")] = None,
+    backend: Annotated[str, typer.Option(help="onnxruntime or openvino.")] = "onnxruntime",
+    window: Annotated[bool, typer.Option(help="Show annotated frames if a display exists.")] = (
+        True
+    ),
+    log_dir: Annotated[Path | None, typer.Option(help="Keep the inspection log here.")] = None,
+) -> None:
+    """The whole station on a bundled conveyor recording: no hardware, nothing to start."""
+    from inspector.demo import DEMO_MODEL, DEMO_VIDEO, DemoOptions, run_demo
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    options = DemoOptions(
+        video=video or DEMO_VIDEO,
+        model=model or DEMO_MODEL,
+        parts=parts,
+        fast=fast,
+        as_json=as_json,
+        backend=backend,
+        window=window,
+        log_dir=log_dir,
+    )
+    summary = run_demo(options).as_json()
+    if as_json:
+        print_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _print_summary(doc: dict) -> None:
+    lat = doc["latency_ms"]
+    console.print(
+        f"\n[bold]{doc['parts']} parts[/]: {doc['pass']} pass, {doc['fail']} fail, "
+        f"{doc['no_decision']} no decision.  latency ms p50 {lat['p50']}  p95 {lat['p95']}  "
+        f"p99 {lat['p99']}  max {lat['max']}"
+    )
+    if "expected_parts" in doc:
+        console.print(
+            f"against the ground truth ({doc['expected_parts']} parts on the recording): "
+            f"{doc['escapes']}/{doc['defective']} defective parts escaped, "
+            f"{doc['false_rejects']}/{doc['good']} good parts rejected, "
+            f"agreement {doc['agreement']:.1%}"
+        )

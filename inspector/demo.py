@@ -1,0 +1,192 @@
+"""`inspector demo`: the whole station on a bundled recording, with no hardware.
+
+A recording of magnetic tiles on a conveyor (built by scripts/build_demo_recording.py
+from validation images the shipped model never trained on) replays through the real
+station: video source, presence trigger, the shipped model through ONNX Runtime, the
+judge, the SQLite inspection log. Each part is compared with the recording's ground
+truth, and a summary gives escapes, false rejects and latency percentiles.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inspector.config import StationConfig, parse_config
+from inspector.errors import DataError
+from inspector.factory import build_station, open_model
+from inspector.sinks.base import Sink
+from inspector.sinks.console import ConsoleSink
+from inspector.types import Inspection, Verdict
+
+__all__ = ["DEMO_MODEL", "DEMO_VIDEO", "DemoOptions", "DemoSummary", "run_demo"]
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_MODEL = REPO / "models" / "magnetic-tile" / "magnetic-tile.onnx"
+DEMO_VIDEO = REPO / "models" / "magnetic-tile" / "demo" / "conveyor.mp4"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    video: Path = DEMO_VIDEO
+    model: Path = DEMO_MODEL
+    parts: int | None = None
+    fast: bool = False
+    as_json: bool = False
+    backend: str = "onnxruntime"
+    window: bool = True
+    log_dir: Path | None = None
+
+
+def truth_path(video: Path) -> Path:
+    return video.with_suffix(".parts.csv")
+
+
+def load_truth(video: Path) -> list[bool] | None:
+    """Defective flag of each part in belt order, or None for a recording without one."""
+    path = truth_path(video)
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        try:
+            return [row["defective"] == "1" for row in csv.DictReader(handle)]
+        except KeyError:
+            raise DataError(f"{path}: no 'defective' column") from None
+
+
+def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
+    return parse_config(
+        {
+            "station": {"name": "demo", "line": "demo-line"},
+            "camera": {
+                "kind": "video",
+                "path": str(options.video),
+                "pace": "fast" if options.fast else "realtime",
+            },
+            "trigger": {
+                "kind": "presence",
+                "threshold": 30,
+                "min_length_px": 40,
+                "fire_at": 0.5,
+                "deadline_ms": 1000,
+            },
+            "model": {"path": str(options.model), "backend": options.backend},
+            "storage": {
+                "database": str(log_dir / "inspections.db"),
+                "images_dir": str(log_dir / "images"),
+                "images_quota_mb": 200,
+            },
+        },
+        "demo config",
+    )
+
+
+@dataclass
+class DemoSummary:
+    """Verdicts against the ground truth, and latency percentiles."""
+
+    truth: list[bool] | None
+    verdicts: list[Verdict] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)
+
+    def add(self, record: Inspection) -> dict[str, Any]:
+        """Count a record; the ground-truth comparison for its line, if there is one."""
+        self.verdicts.append(record.verdict)
+        self.latencies_ms.append(record.latency_ms)
+        index = len(self.verdicts) - 1
+        if self.truth is None or index >= len(self.truth):
+            return {}
+        defective = self.truth[index]
+        return {
+            "truth": "defective" if defective else "good",
+            "agrees": record.verdict.rejects == defective,
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        lat = np.array(self.latencies_ms or [np.nan])
+        doc: dict[str, Any] = {
+            "summary": True,
+            "parts": len(self.verdicts),
+            "pass": sum(v is Verdict.PASS for v in self.verdicts),
+            "fail": sum(v is Verdict.FAIL for v in self.verdicts),
+            "no_decision": sum(v is Verdict.NO_DECISION for v in self.verdicts),
+            "latency_ms": {
+                k: round(float(np.percentile(lat, q)), 2)
+                for k, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
+            },
+        }
+        if self.truth is not None:
+            pairs = list(zip(self.verdicts, self.truth, strict=False))
+            doc |= {
+                "expected_parts": len(self.truth),
+                "defective": sum(d for _, d in pairs),
+                "good": sum(not d for _, d in pairs),
+                "escapes": sum(not v.rejects and d for v, d in pairs),
+                "false_rejects": sum(v.rejects and not d for v, d in pairs),
+                "agreement": round(sum(v.rejects == d for v, d in pairs) / max(len(pairs), 1), 4),
+            }
+        return doc
+
+
+class DemoReporter(ConsoleSink):
+    """Prints each part with its ground truth, up to the --parts limit, and counts them."""
+
+    name = "demo"
+
+    def __init__(
+        self, names: tuple[str, ...], summary: DemoSummary, as_json: bool, limit: int | None
+    ) -> None:
+        super().__init__(names, as_json=as_json, annotate=summary.add)
+        self.limit = limit
+        self.reached = threading.Event()
+
+    def handle(self, record: Inspection) -> None:
+        if self.reached.is_set():
+            return  # parts already in flight when the limit was hit
+        super().handle(record)
+        if self.limit is not None and record.seq >= self.limit:
+            self.reached.set()
+
+
+def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> DemoSummary:
+    """Run the station on the recording until it ends, --parts are done, or Ctrl-C."""
+    if not options.video.is_file():
+        raise DataError(f"{options.video}: demo recording not found")
+    summary = DemoSummary(truth=load_truth(options.video))
+    with tempfile.TemporaryDirectory(prefix="inspector-demo-") as tmp:
+        config = demo_config(options, options.log_dir or Path(tmp))
+        detector, judge = open_model(config)
+        reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
+        station = build_station(
+            config, model=(detector, judge), extra_sinks=[reporter, *(extra_sinks or [])]
+        ).station
+        with _sigint_sets(threading.Event()) as interrupted:
+            station.start()
+            try:
+                while not (station.wait(0.1) or reporter.reached.is_set() or interrupted.is_set()):
+                    pass
+            finally:
+                station.stop()
+    return summary
+
+
+@contextlib.contextmanager
+def _sigint_sets(event: threading.Event) -> Iterator[threading.Event]:
+    """Ctrl-C ends the demo cleanly (the station finishes the part in hand)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)

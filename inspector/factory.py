@@ -1,0 +1,99 @@
+"""Build a ready station from a validated config: every piece of I/O happens here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from inspector.camera.base import open_source
+from inspector.camera.capture import Capture, CaptureState, FramePool
+from inspector.config import StationConfig, config_hash
+from inspector.detect.base import DecodeParams, Detector, open_detector
+from inspector.errors import ConfigError
+from inspector.judge import Judge
+from inspector.modelcard import load_card
+from inspector.sinks.base import Sink, SinkRunner
+from inspector.sinks.store import ImageArchive, InspectionLog, open_log
+from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
+from inspector.trigger.base import open_trigger
+from inspector.types import Frame
+
+__all__ = ["StationParts", "build_station", "open_model"]
+
+POOL_SLACK = 4  # frame buffers beyond the pending-part limit: capture, latest, decode
+
+
+@dataclass
+class StationParts:
+    """The station and the pieces callers may want to look at (the demo, bench)."""
+
+    station: Station
+    detector: Detector
+    judge: Judge
+    log: InspectionLog
+
+
+def open_model(config: StationConfig) -> tuple[Detector, Judge]:
+    """Load the detector and compile the judge's rules (default threshold: the card's)."""
+    detector = open_detector(config.model.path, config.model.backend, threads=config.model.threads)
+    card = load_card(config.model.path)
+    card_threshold = card.pass_fail.threshold if card and card.pass_fail else None
+    try:
+        judge = Judge(detector.info.names, config.judge, card_threshold)
+        conf = config.model.conf if config.model.conf is not None else judge.lowest_confidence
+        if conf > judge.lowest_confidence:
+            raise ConfigError(
+                f"model.conf: {conf} drops detections the judge would count "
+                f"(lowest rule {judge.lowest_confidence:.3f})"
+            )
+    except ConfigError:
+        detector.close()
+        raise
+    detector.with_params(DecodeParams(conf=conf, iou=config.model.iou))
+    return detector, judge
+
+
+def build_station(
+    config: StationConfig,
+    model: tuple[Detector, Judge] | None = None,
+    extra_sinks: list[Sink] | None = None,
+    on_capture_state: Callable[[CaptureState, str], None] | None = None,
+    max_pending_frames: int = 4,
+) -> StationParts:
+    """Open model (unless given), source, trigger and log, and wire the station."""
+    detector, judge = model or open_model(config)
+    try:
+        source = open_source(config.camera)
+        trigger = open_trigger(config.trigger)
+        conn = open_log(config.storage.database)
+    except Exception:
+        detector.close()
+        raise
+    storage = config.storage
+    archive = ImageArchive(storage.images_dir, int(storage.images_quota_mb * 1024 * 1024))
+    log_sink = InspectionLog(
+        conn, archive, detector.info.names, storage.save_pass_fraction, storage.save_failed
+    )
+    runners = [SinkRunner(log_sink, storage.queue_size)]
+    runners += [SinkRunner(sink) for sink in extra_sinks or []]
+    pool = FramePool(source.frame_shape, max_pending_frames + POOL_SLACK)
+    reopen = (lambda: open_source(config.camera)) if source.live else None
+    backoff = getattr(config.camera, "reconnect", None)
+
+    def capture_factory(on_frame: Callable[[Frame], None]) -> Capture:
+        return Capture(
+            source, pool, on_frame, reopen=reopen, backoff=backoff, on_state=on_capture_state
+        )
+
+    identity = RecordIdentity(
+        model_id=config.model.path.name,
+        model_sha256=detector.info.sha256,
+        config_hash=config_hash(config),
+    )
+    station = Station(
+        Pipeline(trigger, detector, judge, identity),
+        capture_factory,
+        runners,
+        StationOptions(max_pending_frames, not source.live, log_sink.wants_image),
+    )
+    return StationParts(station, detector, judge, log_sink)

@@ -1,0 +1,371 @@
+"""The station: capture -> trigger -> detect -> judge -> hot sinks -> queued sinks.
+
+Threads: the capture thread reads frames and runs frame-driven triggers; event-driven
+triggers have their own thread; one inspection worker turns trigger events into
+`Inspection` records; every sink has its own queue and thread (`SinkRunner`). Nothing
+slower than detect + judge sits between a trigger and the hot sinks (the PLC result).
+
+Every trigger event becomes exactly one record: a part that cannot be inspected in time
+(no frame, queue overrun, deadline passed) is recorded as NO_DECISION, which rejects.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inspector.camera.capture import Capture, CaptureState
+from inspector.detect.base import Detector
+from inspector.judge import Judge
+from inspector.sinks.base import SinkRunner
+from inspector.trigger.base import Trigger
+from inspector.types import (
+    RESULT_NO_DECISION,
+    Detections,
+    Frame,
+    Inspection,
+    Judgement,
+    StageTimes,
+    TriggerEvent,
+    Verdict,
+)
+
+__all__ = [
+    "LatestFrame",
+    "Pipeline",
+    "RecordIdentity",
+    "Station",
+    "StationOptions",
+    "StationState",
+    "StationStats",
+]
+
+log = logging.getLogger(__name__)
+
+
+class StationState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    FAULT = "fault"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+ALLOWED: dict[StationState, set[StationState]] = {
+    StationState.STARTING: {StationState.READY, StationState.FAULT, StationState.STOPPING},
+    StationState.READY: {StationState.BUSY, StationState.FAULT, StationState.STOPPING},
+    StationState.BUSY: {StationState.READY, StationState.FAULT, StationState.STOPPING},
+    StationState.FAULT: {StationState.READY, StationState.STOPPING},
+    StationState.STOPPING: {StationState.STOPPED},
+    StationState.STOPPED: set(),
+}
+
+HotSink = Callable[[Inspection], None]
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The per-part stages: trigger, detector, judge, hot sinks (the PLC result)."""
+
+    trigger: Trigger
+    detector: Detector
+    judge: Judge
+    identity: RecordIdentity
+    hot_sinks: tuple[HotSink, ...] = ()
+
+
+@dataclass(frozen=True)
+class StationOptions:
+    """`keep_image` says which records the log archives (only those are copied);
+    `wait_for_worker` lets a file source wait instead of overrunning (a live camera
+    cannot wait, so its excess parts are rejected)."""
+
+    max_pending_frames: int = 4
+    wait_for_worker: bool = False
+    keep_image: Callable[[Inspection], bool] = lambda record: False
+
+
+@dataclass(frozen=True)
+class RecordIdentity:
+    """What every record says about the station that judged it."""
+
+    model_id: str
+    model_sha256: str
+    config_hash: str
+    calibration_id: str | None = None
+
+
+@dataclass
+class StationStats:
+    parts: int = 0
+    passed: int = 0
+    failed: int = 0
+    no_decision: int = 0
+    overruns: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def count(self, record: Inspection) -> None:
+        self.parts += 1
+        if record.verdict is Verdict.PASS:
+            self.passed += 1
+        elif record.verdict is Verdict.FAIL:
+            self.failed += 1
+        else:
+            self.no_decision += 1
+            reason = record.judgement.reason
+            self.by_reason[reason] = self.by_reason.get(reason, 0) + 1
+
+
+class LatestFrame:
+    """The newest frame, for event-driven triggers. A taken frame belongs to the taker
+    (who calls `done()`); an untaken one is released when a newer frame replaces it."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._taken = False
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            old, old_taken = self._frame, self._taken
+            self._frame, self._taken = frame, False
+            self._cond.notify_all()
+        if old is not None and not old_taken:
+            old.done()
+
+    def take_after(self, t: float, deadline: float) -> Frame | None:
+        """The first frame captured at or after `t`, waiting until `deadline` at most."""
+        with self._cond:
+            while True:
+                frame = self._frame
+                if frame is not None and not self._taken and frame.t_capture >= t:
+                    self._taken = True
+                    return frame
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+
+    def clear(self) -> None:
+        with self._cond:
+            frame, taken = self._frame, self._taken
+            self._frame = None
+        if frame is not None and not taken:
+            frame.done()
+
+
+def no_decision(reason: str) -> Judgement:
+    return Judgement(Verdict.NO_DECISION, RESULT_NO_DECISION, Detections.empty(), reason)
+
+
+class Station:
+    """Owns the threads and lifecycle of one camera's inspection."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        capture_factory: Callable[[Callable[[Frame], None]], Capture],
+        sinks: list[SinkRunner],
+        options: StationOptions | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.trigger = pipeline.trigger
+        self.sinks = sinks
+        self.options = options or StationOptions()
+        self.stats = StationStats()
+        self.state = StationState.STARTING
+        self._state_lock = threading.Lock()
+        self._events: queue.Queue[TriggerEvent | None] = queue.Queue()
+        # events holding a pool frame; beyond this the capture pool would run dry
+        self._frame_slots = threading.BoundedSemaphore(self.options.max_pending_frames)
+        self._latest = LatestFrame()
+        self._seq = itertools.count(1)
+        self._stopping = threading.Event()
+        self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
+        self.capture = capture_factory(self._on_frame)
+
+    # -- lifecycle
+
+    def set_state(self, new: StationState) -> None:
+        with self._state_lock:
+            if new is self.state:
+                return
+            if new not in ALLOWED[self.state]:
+                raise RuntimeError(f"station state {self.state.value} -> {new.value} not allowed")
+            self.state = new
+        log.info("station %s", new.value)
+
+    def start(self) -> None:
+        for runner in self.sinks:
+            runner.start()
+        self._worker.start()
+        self.trigger.start(self._submit)
+        self.capture.start()
+        self.set_state(StationState.READY)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the source has ended and every event is handled, or stop()."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._stopping.is_set():
+            if self.capture.state in (CaptureState.ENDED, CaptureState.FAILED):
+                self.capture.join()
+                self._events.join()
+                return True
+            if end is not None and time.monotonic() >= end:
+                return False
+            self._stopping.wait(0.05)
+        return True
+
+    def stop(self) -> None:
+        """Stop capture and triggers, finish every queued part, flush and stop sinks."""
+        if self.state is StationState.STOPPED:
+            return
+        self.set_state(StationState.STOPPING)
+        self._stopping.set()
+        self.trigger.stop()
+        self.capture.stop()
+        self._events.put(None)
+        self._worker.join()
+        self._latest.clear()
+        for runner in self.sinks:
+            runner.stop()
+        self.pipeline.detector.close()
+        self.set_state(StationState.STOPPED)
+
+    # -- capture thread
+
+    def _on_frame(self, frame: Frame) -> None:
+        if not self.trigger.frame_driven:
+            self._latest.put(frame)
+            return
+        event = self.trigger.on_frame(frame)
+        if event is None:
+            frame.done()
+        else:
+            self._submit(event)
+
+    def _submit(self, event: TriggerEvent) -> None:
+        """Queue an event from any thread; never blocks, never drops the part."""
+        wait = self.options.wait_for_worker
+        if event.frame is not None and not self._frame_slots.acquire(wait):
+            event.frame.done()  # keep the pool alive for capture; this part is rejected
+            event.frame = None
+            event.origin = f"{event.origin}:overrun"
+        self._events.put(event)
+
+    # -- inspection worker
+
+    def _work(self) -> None:
+        while True:
+            event = self._events.get()
+            try:
+                if event is None:
+                    return
+                self._handle(event)
+            except Exception:
+                log.exception("inspection failed; the part is rejected")
+                if event is not None:
+                    self._publish(self._record(event, None, None, no_decision("internal error")))
+            finally:
+                self._events.task_done()
+
+    def _handle(self, event: TriggerEvent) -> None:
+        self._mark_busy(True)
+        frame = event.frame
+        if frame is not None:
+            self._frame_slots.release()
+        elif not event.origin.endswith(":overrun"):
+            frame = self._latest.take_after(event.t_trigger, event.deadline)
+        try:
+            self._inspect(event, frame)
+        finally:
+            if frame is not None:
+                frame.done()
+        self._mark_busy(False)
+
+    def _mark_busy(self, busy: bool) -> None:
+        """READY <-> BUSY only; a stopping or faulted station keeps its state."""
+        with self._state_lock:
+            if self.state in (StationState.READY, StationState.BUSY):
+                self.state = StationState.BUSY if busy else StationState.READY
+
+    def _inspect(self, event: TriggerEvent, frame: Frame | None) -> None:
+        if frame is None:
+            reason = "overrun" if event.origin.endswith(":overrun") else "no frame"
+            self._publish(self._record(event, None, None, no_decision(reason)))
+            return
+        times_capture = frame.t_capture
+        if time.monotonic() > event.deadline:
+            self._publish(
+                self._record(
+                    event, frame, None, no_decision("late: queued too long"), capture=times_capture
+                )
+            )
+            return
+        image = event.region.crop(frame.image) if event.region else frame.image
+        t_detect = time.monotonic()
+        detections = self.pipeline.detector.detect(image)
+        t_detected = time.monotonic()
+        if event.region is not None and len(detections):
+            detections.xyxy[:, 0::2] += event.region.x0
+            detections.xyxy[:, 1::2] += event.region.y0
+        judgement = self.pipeline.judge(detections)
+        record = self._record(
+            event,
+            frame,
+            detections,
+            judgement,
+            capture=times_capture,
+            detect=(t_detect, t_detected),
+        )
+        if record.times.judged > event.deadline:
+            late = (record.times.judged - event.deadline) * 1000
+            record.judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
+        self._publish(record, image)
+
+    def _record(
+        self,
+        event: TriggerEvent,
+        frame: Frame | None,
+        detections: Detections | None,
+        judgement: Judgement,
+        capture: float = float("nan"),
+        detect: tuple[float, float] = (float("nan"), float("nan")),
+    ) -> Inspection:
+        times = StageTimes(event.t_trigger, capture, detect[0], detect[1], time.monotonic())
+        return Inspection(
+            seq=next(self._seq),
+            trigger_id=event.trigger_id,
+            origin=event.origin,
+            part_serial=event.part_serial,
+            times=times,
+            wall_time=time.time(),
+            detections=detections if detections is not None else Detections.empty(),
+            judgement=judgement,
+            model_id=self.pipeline.identity.model_id,
+            model_sha256=self.pipeline.identity.model_sha256,
+            config_hash=self.pipeline.identity.config_hash,
+            calibration_id=self.pipeline.identity.calibration_id,
+            frame_seq=frame.seq if frame is not None else None,
+        )
+
+    def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:
+        """The reject decision reaches the hot sinks (the PLC) before anything else."""
+        for hot in self.pipeline.hot_sinks:
+            hot(record)
+        if self.pipeline.hot_sinks:
+            record.times.plc_write = time.monotonic()
+        if image is not None and self.options.keep_image(record):
+            record.image = image.copy()  # after the PLC write, and only for archived parts
+        self.stats.count(record)
+        for runner in self.sinks:
+            runner.submit(record)
