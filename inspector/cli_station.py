@@ -163,3 +163,37 @@ def _print_summary(doc: dict) -> None:
             f"{doc['false_rejects']}/{doc['good']} good parts rejected, "
             f"agreement {doc['agreement']:.1%}"
         )
+
+
+@app.command("bench")
+def bench_command(
+    model: Annotated[Path | None, typer.Option(help="Model (default: the demo model).")] = None,
+    backend: Annotated[str, typer.Option(help="onnxruntime, openvino or tensorrt.")] = (
+        "onnxruntime"
+    ),
+    video: Annotated[Path | None, typer.Option(help="Recording (default: the demo's).")] = None,
+    threads: Annotated[int | None, typer.Option(help="Runtime CPU threads.")] = None,
+    raw_iterations: Annotated[int, typer.Option(help="Raw inference calls timed.")] = 300,
+    pipeline_parts: Annotated[int, typer.Option(help="Parts for throughput.")] = 300,
+    latency_parts: Annotated[int, typer.Option(help="Parts for paced latency.")] = 150,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
+    from inspector.bench import BenchOptions, run_bench
+    from inspector.demo import DEMO_MODEL, DEMO_VIDEO
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    options = BenchOptions(
+        model=model or DEMO_MODEL,
+        video=video or DEMO_VIDEO,
+        backend=backend,
+        threads=threads,
+        raw_iterations=raw_iterations,
+        pipeline_parts=pipeline_parts,
+        latency_parts=latency_parts,
+    )
+    doc = run_bench(options)
+    if as_json:
+        print_json(doc)
+        return
+    console.print_json(data=doc)

@@ -117,8 +117,15 @@ class ManualTrigger(Section):
     deadline_ms: float = Field(1000.0, gt=0, description="Trigger to verdict budget.")
 
 
+class LineTrigger(Section):
+    kind: Literal["line"] = Field(
+        description="Every frame is a part (a camera on a hardware trigger line)."
+    )
+    deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")
+
+
 TriggerConfig = Annotated[
-    PresenceTrigger | IntervalTrigger | ManualTrigger, Field(discriminator="kind")
+    PresenceTrigger | IntervalTrigger | ManualTrigger | LineTrigger, Field(discriminator="kind")
 ]
 
 

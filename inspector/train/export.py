@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.metadata
+import importlib
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,8 +13,9 @@ from inspector.detect.base import file_sha256
 from inspector.errors import InspectorError, ModelError, OutputExistsError
 from inspector.modelcard import ModelCard, card_path_for, save_card
 from inspector.train.offline import import_ultralytics
+from inspector.versions import runtime_versions
 
-__all__ = ["FORMATS", "ExportRequest", "export_model", "runtime_versions"]
+__all__ = ["FORMATS", "ExportRequest", "export_model"]
 
 # format -> how Ultralytics names the output beside the weights
 FORMATS: dict[str, str] = {"onnx": ".onnx", "openvino": "_openvino_model", "engine": ".engine"}
@@ -38,16 +39,6 @@ class ExportRequest:
     int8: bool = False
     calib_data: Path | None = None
     force: bool = False
-
-
-def runtime_versions() -> dict[str, str]:
-    found = {}
-    for package in VERSIONED_PACKAGES:
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def output_path(weights: Path, fmt: str) -> Path:

@@ -28,6 +28,7 @@ TRIGGERS: dict[str, str] = {
     "presence": "inspector.trigger.presence:PresenceTrigger",
     "interval": "inspector.trigger.interval:IntervalTrigger",
     "manual": "inspector.trigger.manual:ManualTrigger",
+    "line": "inspector.trigger.line:LineTrigger",
 }
 
 

@@ -1,0 +1,181 @@
+"""`inspector bench`: the raw backend and the whole pipeline, same model, same run.
+
+- raw: the preprocessed tensor in, the raw output out, nothing else (`Detector.infer`);
+  preprocessing and decoding are timed on their own beside it.
+- pipeline throughput: the station on the recording, every frame a part (line trigger),
+  as fast as the file decodes; parts per second from the first trigger to the last
+  verdict.
+- pipeline latency: the same station with the recording paced at its frame rate, so a
+  part never waits for the previous one: trigger to verdict, and its stages.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspector.config import StationConfig, parse_config
+from inspector.detect.base import DecodeParams, open_detector
+from inspector.errors import DataError
+from inspector.factory import build_station
+from inspector.sinks.base import Sink
+from inspector.types import Inspection
+from inspector.versions import runtime_versions
+
+__all__ = ["BenchOptions", "run_bench"]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    model: Path
+    video: Path
+    backend: str = "onnxruntime"
+    threads: int | None = None
+    raw_iterations: int = 300
+    pipeline_parts: int = 300
+    latency_parts: int = 150
+
+
+def percentiles(values_ms: list[float] | np.ndarray) -> dict[str, float]:
+    v = np.asarray(values_ms, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(v, 50)), 3),
+        "p99": round(float(np.percentile(v, 99)), 3),
+        "max": round(float(v.max()), 3),
+    }
+
+
+def _timed(fn: Callable[[], object], n: int) -> np.ndarray:
+    out = np.empty(n)
+    for i in range(n):
+        t = time.perf_counter()
+        fn()
+        out[i] = time.perf_counter() - t
+    return out * 1000.0
+
+
+def first_frame(video: Path) -> np.ndarray:
+    capture = cv2.VideoCapture(str(video))
+    ok, frame = capture.read()
+    capture.release()
+    if not ok:
+        raise DataError(f"{video}: cannot be read as a video")
+    return frame
+
+
+def measure_raw(options: BenchOptions) -> dict[str, Any]:
+    frame = first_frame(options.video)
+    with open_detector(
+        options.model, options.backend, DecodeParams(conf=0.25), threads=options.threads
+    ) as detector:
+        tensor, geometry = detector.letterbox(frame)
+        for _ in range(20):
+            output = detector.infer(tensor)
+        infer = _timed(lambda: detector.infer(tensor), options.raw_iterations)
+        pre = _timed(lambda: detector.letterbox(frame), 100)
+        decode = _timed(lambda: detector.decoder(output, geometry), 100)
+        info = detector.info
+    return {
+        "raw_fps": round(1000.0 / float(infer.mean()), 2),
+        "raw_latency_ms": percentiles(infer),
+        "preprocess_ms": round(float(np.median(pre)), 3),
+        "decode_ms": round(float(np.median(decode)), 3),
+        "imgsz": list(info.input_hw),
+        "model_sha256": info.sha256,
+    }
+
+
+class _Collector(Sink):
+    name = "bench"
+
+    def __init__(self) -> None:
+        self.records: list[Inspection] = []
+
+    def handle(self, record: Inspection) -> None:
+        self.records.append(record)
+
+
+def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
+    return parse_config(
+        {
+            "camera": {"kind": "video", "path": str(options.video), "pace": pace, "loop": True},
+            "trigger": {"kind": "line", "deadline_ms": 10_000},
+            "model": {
+                "path": str(options.model),
+                "backend": options.backend,
+                "threads": options.threads,
+            },
+            "judge": {"min_confidence": 0.25},
+            "storage": {
+                "database": str(log_dir / "bench.db"),
+                "images_dir": str(log_dir / "img"),
+                "save_failed": False,
+                "save_pass_fraction": 0,
+            },
+        },
+        "bench config",
+    )
+
+
+def run_station(options: BenchOptions, pace: str, parts: int) -> list[Inspection]:
+    collector = _Collector()
+    with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
+        station = build_station(_config(options, pace, Path(tmp)), extra_sinks=[collector]).station
+        station.start()
+        try:
+            while station.stats.parts < parts and not station.wait(0.05):
+                pass
+        finally:
+            station.stop()
+    return collector.records[:parts]
+
+
+def measure_pipeline(options: BenchOptions) -> dict[str, Any]:
+    fast = run_station(options, "fast", options.pipeline_parts)[10:]  # skip warm-up
+    span = fast[-1].times.judged - fast[0].times.trigger
+    paced = run_station(options, "realtime", options.latency_parts)[5:]
+    latency = [r.latency_ms for r in paced]
+    return {
+        "pipeline_fps": round((len(fast) - 1) / span, 2) if span > 0 else None,
+        "latency_ms": percentiles(latency),
+        "stages_ms": {
+            "queue": percentiles([r.times.ms("trigger", "detect_start") for r in paced]),
+            "detect": percentiles([r.times.ms("detect_start", "detect_end") for r in paced]),
+            "judge": percentiles([r.times.ms("detect_end", "judged") for r in paced]),
+        },
+        "parts": {"throughput": len(fast), "latency": len(paced)},
+    }
+
+
+def run_bench(options: BenchOptions) -> dict[str, Any]:
+    if not options.video.is_file():
+        raise DataError(f"{options.video}: video not found")
+    raw = measure_raw(options)
+    pipeline = measure_pipeline(options)
+    doc: dict[str, Any] = {
+        "model": str(options.model),
+        "backend": options.backend,
+        **raw,
+        **pipeline,
+    }
+    if doc["pipeline_fps"]:
+        doc["pipeline_over_raw"] = round(doc["pipeline_fps"] / doc["raw_fps"], 3)
+    doc["latency_over_raw_p99_ms"] = round(
+        doc["latency_ms"]["p99"] - doc["raw_latency_ms"]["p99"], 3
+    )
+    doc["machine"] = {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "versions": runtime_versions(),
+    }
+    return doc

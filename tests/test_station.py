@@ -1,0 +1,197 @@
+"""The station wired for real: files as cameras, the shipped model, the SQLite log."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from inspector.config import parse_config
+from inspector.factory import build_station
+from inspector.sinks.base import Sink
+from inspector.station import StationState
+from inspector.types import RESULT_NO_DECISION, Inspection, Verdict
+from tests.camera.media import wait_until, write_folder, write_video
+from tests.conftest import shipped_model
+
+
+class Collect(Sink):
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.records: list[Inspection] = []
+
+    def handle(self, record: Inspection) -> None:
+        self.records.append(record)
+
+
+class Broken(Sink):
+    """A sink that fails on every record: inspection must not notice."""
+
+    name = "broken"
+
+    def handle(self, record: Inspection) -> None:
+        raise OSError("disk on fire")
+
+
+def config(tmp_path: Path, camera: dict, trigger: dict, **extra):
+    return parse_config(
+        {
+            "camera": camera,
+            "trigger": trigger,
+            "model": {"path": str(shipped_model("magnetic-tile"))},
+            "judge": {"min_confidence": 0.5},
+            "storage": {"database": str(tmp_path / "log.db"), "images_dir": str(tmp_path / "img")},
+            **extra,
+        },
+        "test",
+    )
+
+
+def run_to_end(cfg, sinks, timeout=60.0):
+    station = build_station(cfg, extra_sinks=sinks).station
+    station.start()
+    try:
+        assert station.wait(timeout), "station did not finish"
+    finally:
+        station.stop()
+    assert station.state is StationState.STOPPED
+    return station
+
+
+def db_rows(tmp_path: Path) -> list[tuple]:
+    with sqlite3.connect(tmp_path / "log.db") as conn:
+        return conn.execute(
+            "SELECT seq, verdict, result_code FROM inspections ORDER BY seq"
+        ).fetchall()
+
+
+def test_every_frame_of_a_triggered_file_is_one_record(tmp_path: Path):
+    folder = write_folder(tmp_path / "frames", 24)
+    collect = Collect()
+    cfg = config(
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}
+    )
+    station = run_to_end(cfg, [collect])
+    assert [r.frame_seq for r in collect.records] == list(range(24))
+    assert [r.seq for r in collect.records] == list(range(1, 25))
+    assert len(db_rows(tmp_path)) == 24
+    assert station.stats.parts == 24
+    record = collect.records[0]
+    assert record.model_sha256 == station.pipeline.detector.info.sha256
+    assert record.times.trigger <= record.times.detect_start <= record.times.detect_end
+    assert record.times.detect_end <= record.times.judged
+
+
+def test_missed_deadline_is_no_decision_and_rejects(tmp_path: Path):
+    video = write_video(tmp_path / "v.avi", "MJPG", count=10)
+    collect = Collect()
+    cfg = config(
+        tmp_path,
+        {"kind": "video", "path": str(video), "pace": "fast"},
+        {"kind": "line", "deadline_ms": 0.001},
+    )
+    run_to_end(cfg, [collect])
+    assert len(collect.records) == 10
+    assert {r.verdict for r in collect.records} == {Verdict.NO_DECISION}
+    assert {r.result_code for r in collect.records} == {RESULT_NO_DECISION}
+    assert all(r.judgement.reason.startswith("late") for r in collect.records)
+    assert all(r.verdict.rejects for r in collect.records)
+
+
+def test_a_failing_sink_never_stalls_inspection(tmp_path: Path):
+    folder = write_folder(tmp_path / "frames", 15)
+    broken = Broken()
+    cfg = config(
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}
+    )
+    station = run_to_end(cfg, [broken])
+    runner = next(r for r in station.sinks if r.sink is broken)
+    assert runner.failures == 15
+    assert len(db_rows(tmp_path)) == 15
+
+
+def test_interval_trigger_takes_a_frame_captured_after_it(tmp_path: Path):
+    folder = write_folder(tmp_path / "frames", 60)
+    collect = Collect()
+    cfg = config(
+        tmp_path,
+        {"kind": "folder", "path": str(folder), "fps": 30},
+        {"kind": "interval", "period_s": 0.25},
+    )
+    run_to_end(cfg, [collect])
+    assert 5 <= len(collect.records) <= 9  # 2 s of frames, a trigger every 0.25 s
+    decided = [r for r in collect.records if r.verdict is not Verdict.NO_DECISION]
+    assert decided, "no trigger found a frame"
+    assert all(r.times.capture >= r.times.trigger for r in decided)
+
+
+def test_manual_trigger_and_stop_finish_every_part(tmp_path: Path):
+    folder = write_folder(tmp_path / "frames", 40)
+    collect = Collect()
+    cfg = config(
+        tmp_path,
+        {"kind": "folder", "path": str(folder), "fps": 20, "loop": True},
+        {"kind": "manual"},
+    )
+    station = build_station(cfg, extra_sinks=[collect]).station
+    station.start()
+    try:
+        assert wait_until(lambda: station.capture.frames_read > 3)
+        for _ in range(3):
+            assert station.trigger.fire(part_serial="SN-1")
+            time.sleep(0.1)
+    finally:
+        station.stop()
+    assert len(collect.records) == 3
+    assert {r.part_serial for r in collect.records} == {"SN-1"}
+    assert len(db_rows(tmp_path)) == 3
+
+
+def test_a_live_camera_that_outpaces_the_worker_overruns_but_loses_nothing(tmp_path: Path):
+    folder = write_folder(tmp_path / "frames", 40)
+    collect = Collect()
+    cfg = config(
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}
+    )
+    parts = build_station(cfg, extra_sinks=[collect], max_pending_frames=1)
+    station = parts.station
+    # behave as a live camera would: never wait for the worker
+    station.options = dataclasses.replace(station.options, wait_for_worker=False)
+    station.start()
+    try:
+        assert station.wait(60)
+    finally:
+        station.stop()
+    assert len(collect.records) == 40
+    overruns = [r for r in collect.records if r.judgement.reason == "overrun"]
+    assert overruns, "the worker kept up: the test proves nothing"
+    assert all(r.verdict is Verdict.NO_DECISION for r in overruns)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"model": {"path": "/nowhere/m.onnx"}}, "m.onnx: model file not found"),
+        ({"camera": {"kind": "video", "path": "/nowhere/v.mp4"}}, "v.mp4"),
+        (
+            {"judge": {"min_confidence": 0.5, "classes": {"scratch": {}}}},
+            "judge.classes.scratch: not a class of the model",
+        ),
+        (
+            {"model": {"path": str(shipped_model("magnetic-tile")), "conf": 0.9}},
+            "model.conf: 0.9 drops detections the judge would count",
+        ),
+    ],
+)
+def test_start_up_errors_name_what_and_where(tmp_path: Path, change, error):
+    folder = write_folder(tmp_path / "frames", 2)
+    cfg = config(tmp_path, {"kind": "folder", "path": str(folder)}, {"kind": "line"})
+    bad = parse_config(cfg.model_dump(mode="json") | change, "test")
+    from inspector.errors import InspectorError
+
+    with pytest.raises(InspectorError, match=error):
+        build_station(bad)
