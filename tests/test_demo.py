@@ -1,0 +1,74 @@
+"""`inspector demo` end to end on the committed recording, the shipped model, real threads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from inspector.demo import DEMO_VIDEO, truth_path
+
+# Measured with the shipped model on the committed recording (models/README.md):
+# the verdicts of MEASURED_AGREEMENT of the parts agree with the ground truth.
+MEASURED_AGREEMENT = 0.0
+MARGIN = 0.05
+
+
+def demo(*args: str) -> list[dict]:
+    result = subprocess.run(
+        [sys.executable, "-m", "inspector", "demo", "--json", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def fast_run() -> list[dict]:
+    return demo("--fast")
+
+
+def ground_truth() -> list[dict]:
+    with truth_path(DEMO_VIDEO).open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_part_is_found_exactly_once(fast_run: list[dict]):
+    parts, summary = fast_run[:-1], fast_run[-1]
+    truth = ground_truth()
+    assert summary["summary"] is True
+    assert len(parts) == len(truth) == summary["parts"] == 60
+    assert [p["seq"] for p in parts] == list(range(1, 61))
+    # each part fired on the frame where its centre crossed the middle, give or take one
+    crossings = [int(row["crossing_frame"]) for row in truth]
+    assert all(abs(p["frame_seq"] - c) <= 1 for p, c in zip(parts, crossings, strict=True))
+
+
+def test_verdicts_agree_with_the_ground_truth(fast_run: list[dict]):
+    summary = fast_run[-1]
+    assert summary["agreement"] >= MEASURED_AGREEMENT - MARGIN
+    assert summary["escapes"] + summary["false_rejects"] == round((1 - summary["agreement"]) * 60)
+    assert summary["no_decision"] == 0
+
+
+def test_parts_limit(tmp_path):
+    lines = demo("--fast", "--parts", "5", "--log-dir", str(tmp_path))
+    assert [doc.get("seq") for doc in lines[:-1]] == [1, 2, 3, 4, 5]
+    assert lines[-1]["parts"] == 5
+    assert (tmp_path / "inspections.db").is_file()
+
+
+def test_missing_recording_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "inspector", "demo", "--video", str(tmp_path / "none.mp4")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert "none.mp4: demo recording not found" in result.stderr
+    assert "Traceback" not in result.stderr
