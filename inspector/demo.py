@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import signal
 import tempfile
 import threading
@@ -26,6 +27,7 @@ from inspector.errors import DataError
 from inspector.factory import build_station, open_model
 from inspector.sinks.base import Sink
 from inspector.sinks.console import ConsoleSink
+from inspector.sinks.display import DisplaySink, display_available
 from inspector.types import Inspection, Verdict
 
 __all__ = ["DEMO_MODEL", "DEMO_VIDEO", "DemoOptions", "DemoSummary", "run_demo"]
@@ -166,9 +168,14 @@ def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> Dem
         config = demo_config(options, options.log_dir or Path(tmp))
         detector, judge = open_model(config)
         reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
-        station = build_station(
-            config, model=(detector, judge), extra_sinks=[reporter, *(extra_sinks or [])]
-        ).station
+        sinks: list[Sink] = [reporter, *(extra_sinks or [])]
+        if options.window and display_available():
+            sinks.append(DisplaySink(detector.info.names))
+        built = build_station(config, model=(detector, judge), extra_sinks=sinks)
+        station = built.station
+        if any(isinstance(sink, DisplaySink) for sink in sinks):
+            # the window shows every part, so every part's region is copied for it
+            station.options = dataclasses.replace(station.options, keep_image=lambda r: True)
         with _sigint_sets(threading.Event()) as interrupted:
             station.start()
             try:

@@ -327,6 +327,7 @@ class Station:
             capture=times_capture,
             detect=(t_detect, t_detected),
         )
+        record.region = event.region
         if record.times.judged > event.deadline:
             late = (record.times.judged - event.deadline) * 1000
             record.judgement = no_decision(f"late: deadline missed by {late:.0f} ms")

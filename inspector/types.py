@@ -175,7 +175,8 @@ class Inspection:
     config_hash: str
     calibration_id: str | None = None
     frame_seq: int | None = None
-    image: np.ndarray | None = None  # an archival copy, only when the log will keep it
+    region: Region | None = None  # the part of the frame that was inspected
+    image: np.ndarray | None = None  # a copy of that region, only when a sink keeps it
     image_paths: list[str] = field(default_factory=list)
 
     @property
