@@ -45,10 +45,11 @@ def annotate(record: Inspection, names: tuple[str, ...]) -> np.ndarray | None:
     image = record.image
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     dx, dy = (record.region.x0, record.region.y0) if record.region else (0, 0)
+    offset = np.array([dx, dy, dx, dy], np.float32)
     colour = COLOURS[record.verdict]
     defects = record.judgement.defects
     for box, score, cls in zip(defects.xyxy, defects.score, defects.class_id, strict=True):
-        x0, y0, x1, y1 = (int(round(v)) for v in box - np.array([dx, dy, dx, dy]))
+        x0, y0, x1, y1 = (box - offset).round().astype(int).tolist()
         cv2.rectangle(canvas, (x0, y0), (x1, y1), COLOURS[Verdict.FAIL], 2)
         cv2.putText(
             canvas,
