@@ -27,11 +27,19 @@ $(VENV)/.full: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[train,openvino,dev]'
 	touch $@
 
+# The station end to end on the bundled conveyor recording (about a minute, real time).
 demo: venv-runtime
+	$(BIN)/inspector demo
+
+# The shipped models scored through the runtime on the project's held-out splits.
+models-eval: venv-runtime
 	$(BIN)/inspector data convert-masks $(DATASETS)/magnetic-tile $(WORK)/magnetic-tile \
 		--single-class defect --val-fraction 0.2 --seed 0 --force
 	$(BIN)/inspector eval --model models/magnetic-tile/magnetic-tile.onnx \
 		--data $(WORK)/magnetic-tile/data.yaml --split val --pass-fail
+	$(BIN)/inspector data split $(DATASETS)/neu-det/data.yaml $(WORK)/neu-det \
+		--val-fraction 0.2 --seed 0 --force
+	$(BIN)/inspector eval --model models/neu-det/neu-det.onnx --data $(WORK)/neu-det/data.yaml
 
 test: venv
 	$(BIN)/ruff check inspector tests

@@ -166,3 +166,16 @@ def test_kill_9_leaves_a_consistent_log(tmp_path: Path):
         ).fetchone()[0]
     assert seqs == list(range(1, len(seqs) + 1))
     assert incomplete == 0
+
+
+def test_a_video_that_stops_mid_stream_ends_cleanly(tmp_path: Path):
+    from tests.camera.media import write_video
+
+    video = write_video(tmp_path / "v.avi", "MJPG", count=40)
+    data = video.read_bytes()
+    video.write_bytes(data[: len(data) // 2])
+    config = write_config(tmp_path, camera={"kind": "video", "path": str(video), "pace": "fast"})
+    result = inspector("run", "--config", str(config), "--json")
+    assert result.returncode in (0, 3), result.stderr
+    assert "Traceback" not in result.stderr
+    assert 5 <= len(result.stdout.splitlines()) <= 40

@@ -122,3 +122,23 @@ def test_decoding_matches_ultralytics(name, datasets: Path):
             assert ours.class_id[order].tolist() == theirs.cls.numpy().astype(int).tolist()
             compared += len(ours)
     assert compared > 0, "no detections to compare: the test would prove nothing"
+
+
+def test_detect_allocates_no_frame_sized_buffers(datasets: Path):
+    import tracemalloc
+
+    frame = cv2.imread(str(sorted((datasets / "neu-det/images/train").glob("*.jpg"))[0]))
+    frame = cv2.resize(frame, (640, 480))
+    with open_detector(shipped_model("neu-det"), params=DecodeParams(conf=0.25)) as detector:
+        for _ in range(3):
+            detector.detect(frame)  # warm-up: buffers for this frame size
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for _ in range(20):
+            detector.detect(frame)
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+    growth = sum(stat.size_diff for stat in after.compare_to(before, "lineno"))
+    largest = max((stat.size for stat in after.statistics("traceback")), default=0)
+    assert growth < 64 * 1024, f"detect() keeps allocating: {growth} bytes over 20 calls"
+    assert largest < frame.nbytes // 4, f"a {largest}-byte block lives on after detect()"
