@@ -178,6 +178,12 @@ def _print_eval(doc: dict) -> None:
     if "threshold" in doc:
         console.print(
             f"parts: threshold {doc['threshold']:.4f}  escape {doc['escape_rate']:.1%} "
-            f"({doc['escapes']}/{doc['defective_parts']})  false reject "
-            f"{doc['false_reject_rate']:.1%} ({doc['false_rejects']}/{doc['good_parts']})"
+            f"({doc['escapes']}/{doc['defective_parts']}, 95% CI "
+            f"{_interval(doc['escape_rate_ci95'])})  false reject "
+            f"{doc['false_reject_rate']:.1%} ({doc['false_rejects']}/{doc['good_parts']}, "
+            f"95% CI {_interval(doc['false_reject_rate_ci95'])})"
         )
+
+
+def _interval(bounds: list[float]) -> str:
+    return f"{bounds[0]:.1%}-{bounds[1]:.1%}"

@@ -31,6 +31,8 @@ class PassFail(BaseModel):
     threshold: float = Field(ge=0.0, le=1.0, description="reject when max score >= this")
     escape_rate: float | None = Field(None, description="defective parts passed, on `split`")
     false_reject_rate: float | None = Field(None, description="good parts rejected")
+    escape_rate_ci95: list[float] | None = Field(None, description="95% Wilson interval")
+    false_reject_rate_ci95: list[float] | None = Field(None, description="95% Wilson interval")
     max_escape: float | None = Field(None, description="escape bound the threshold was chosen for")
     split: str | None = Field(None, description="dataset split these rates were measured on")
     images: int | None = None

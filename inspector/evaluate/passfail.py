@@ -7,13 +7,14 @@ parts rejected.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from inspector.errors import InspectorError
 
-__all__ = ["OperatingPoint", "choose_threshold", "operating_point"]
+__all__ = ["OperatingPoint", "choose_threshold", "operating_point", "wilson_interval"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,25 @@ class OperatingPoint:
     good: int
     escapes: int
     false_rejects: int
+
+    @property
+    def escape_ci95(self) -> tuple[float, float]:
+        return wilson_interval(self.escapes, self.defective)
+
+    @property
+    def false_reject_ci95(self) -> tuple[float, float]:
+        return wilson_interval(self.false_rejects, self.good)
+
+
+def wilson_interval(hits: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate: how far a rate measured on few parts may be
+    from the true one (with 60 defective parts, 3 escapes is 5% but could be 1.7-14%)."""
+    if total == 0:
+        return (0.0, 1.0)
+    p = hits / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def operating_point(

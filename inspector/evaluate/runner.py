@@ -45,6 +45,8 @@ class EvalReport:
                 "threshold": point.threshold,
                 "escape_rate": round(point.escape_rate, 5),
                 "false_reject_rate": round(point.false_reject_rate, 5),
+                "escape_rate_ci95": [round(v, 4) for v in point.escape_ci95],
+                "false_reject_rate_ci95": [round(v, 4) for v in point.false_reject_ci95],
                 "defective_parts": point.defective,
                 "good_parts": point.good,
                 "escapes": point.escapes,

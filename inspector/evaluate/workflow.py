@@ -88,6 +88,8 @@ def _record(options: EvalOptions, report: EvalReport, point: OperatingPoint | No
             threshold=point.threshold,  # unrounded: rounding could cross a part score
             escape_rate=round(point.escape_rate, 5),
             false_reject_rate=round(point.false_reject_rate, 5),
+            escape_rate_ci95=[round(v, 4) for v in point.escape_ci95],
+            false_reject_rate_ci95=[round(v, 4) for v in point.false_reject_ci95],
             max_escape=options.max_escape,
             split=report.split,
             images=report.images,

@@ -89,3 +89,13 @@ def test_choose_threshold(max_escape, escape, false_reject, between):
 def test_choose_threshold_needs_defective_parts():
     with pytest.raises(InspectorError, match="needs defective parts"):
         choose_threshold(SCORES, np.zeros(6, bool), 0.05)
+
+
+@pytest.mark.parametrize(
+    ("hits", "total", "low", "high"),
+    [(0, 60, 0.0, 0.0602), (3, 60, 0.0171, 0.1370), (30, 60, 0.3773, 0.6227), (0, 0, 0.0, 1.0)],
+)
+def test_wilson_interval(hits, total, low, high):
+    from inspector.evaluate.passfail import wilson_interval
+
+    assert wilson_interval(hits, total) == pytest.approx((low, high), abs=1e-3)
