@@ -1,0 +1,101 @@
+"""The `plc:` section of station.yaml, and the `trigger: {kind: plc}` variant.
+
+Self-contained (no import of inspector.config) so inspector.config can import it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from inspector.plc.registers import CONTROL_BLOCK_WORDS, STATION_BLOCK_WORDS
+
+__all__ = ["PlcBackoff", "PlcClientConfig", "PlcConfig", "PlcTriggerConfig"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlcBackoff(_Section):
+    initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the PLC.")
+    max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect attempts.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PlcBackoff:
+        if self.max_s < self.initial_s:
+            raise ValueError("max_s must be >= initial_s")
+        return self
+
+
+class PlcClientConfig(_Section):
+    station_offset: int = Field(
+        0,
+        ge=0,
+        le=0xFFFF - STATION_BLOCK_WORDS + 1,
+        description=f"PLC holding register where the {STATION_BLOCK_WORDS}-word station "
+        "block (HR 0-15 of the map) is written.",
+    )
+    control_offset: int = Field(
+        32,
+        ge=0,
+        le=0xFFFF - CONTROL_BLOCK_WORDS + 1,
+        description=f"PLC holding register where the {CONTROL_BLOCK_WORDS}-word control "
+        "block (HR 32-37 of the map) is read.",
+    )
+    poll_interval_s: float = Field(
+        0.02, gt=0, le=1.0, description="Seconds between polls of the control block."
+    )
+    timeout_s: float = Field(1.0, gt=0, description="Connect and request timeout, seconds.")
+    backoff: PlcBackoff = Field(default_factory=PlcBackoff, description="Reconnect backoff.")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> PlcClientConfig:
+        station = range(self.station_offset, self.station_offset + STATION_BLOCK_WORDS)
+        control = range(self.control_offset, self.control_offset + CONTROL_BLOCK_WORDS)
+        if station.start < control.stop and control.start < station.stop:
+            raise ValueError("station_offset and control_offset blocks overlap")
+        return self
+
+
+class PlcConfig(_Section):
+    enabled: bool = Field(False, description="Link the station to a PLC over Modbus TCP.")
+    mode: Literal["server", "client"] = Field(
+        "server",
+        description="server: the PLC polls the station (default); client: the station "
+        "writes into a PLC that cannot poll.",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="server: address to listen on (0.0.0.0 for a PLC on the network; "
+        "Modbus has no authentication, so keep it on the machine network); "
+        "client: the PLC's address.",
+    )
+    port: int = Field(
+        5020,
+        ge=0,
+        le=65535,
+        description="TCP port. 5020 suits tests and the demo; production PLCs use 502, "
+        "which needs root or CAP_NET_BIND_SERVICE to listen on.",
+    )
+    unit_id: int = Field(
+        1,
+        ge=0,
+        le=255,
+        description="Modbus unit id (server: the one answered, 0 answers all; client: the PLC's).",
+    )
+    plc_heartbeat_timeout_s: float = Field(
+        2.0,
+        ge=0,
+        description="ERROR (latched) when PLC_HEARTBEAT has not changed for this long, "
+        "once it has been seen changing; 0 disables the watchdog.",
+    )
+    client: PlcClientConfig = Field(
+        default_factory=PlcClientConfig, description="Client-mode register layout and polling."
+    )
+
+
+class PlcTriggerConfig(_Section):
+    kind: Literal["plc"] = Field(description="The PLC's TRIGGER handshake (needs plc.enabled).")
+    deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")

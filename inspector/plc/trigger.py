@@ -1,0 +1,59 @@
+"""The PLC as a trigger source, and the hot sink that hands it the result.
+
+`PlcTrigger` is event-driven: the handshake calls it on an accepted trigger edge, on the
+transport's thread (the Modbus server loop or the client poller), and it emits one
+`TriggerEvent` per edge; the station then takes the newest frame captured after the edge.
+`PlcResultSink` is a station hot sink: it runs on the inspection worker before anything
+else happens to the record, and costs one lock (no I/O on the caller's thread).
+"""
+
+from __future__ import annotations
+
+from inspector.plc.handshake import Handshake, TriggerRequest
+from inspector.trigger.base import Emit, Trigger
+from inspector.types import Inspection, TriggerEvent
+
+__all__ = ["PlcResultSink", "PlcTrigger"]
+
+
+class PlcTrigger(Trigger):
+    kind = "plc"
+
+    def __init__(self, handshake: Handshake, deadline_ms: float) -> None:
+        super().__init__(deadline_ms)
+        self.handshake = handshake
+
+    def start(self, emit: Emit) -> None:
+        super().start(emit)
+        self.handshake.set_trigger_listener(self._on_request)
+
+    def stop(self) -> None:
+        # the handshake stops being READY first, so no trigger is accepted unheard
+        self.handshake.set_trigger_listener(None)
+        super().stop()
+
+    def _on_request(self, request: TriggerRequest) -> None:
+        emit = self._emit
+        if emit is not None:
+            emit(self.event_for(request))
+
+    def event_for(self, request: TriggerRequest) -> TriggerEvent:
+        """trigger_id is the PLC's TRIGGER_ID (echoed back); serial 0 means none."""
+        t = request.t_edge
+        return TriggerEvent(
+            trigger_id=request.trigger_id,
+            origin=self.kind,
+            t_trigger=t,
+            deadline=t + self.deadline_s,
+            part_serial=str(request.part_serial) if request.part_serial else None,
+        )
+
+
+class PlcResultSink:
+    """Hot sink: `sink(record)` publishes the verdict to the PLC's registers."""
+
+    def __init__(self, handshake: Handshake) -> None:
+        self.handshake = handshake
+
+    def __call__(self, record: Inspection) -> None:
+        self.handshake.publish(record)
