@@ -170,4 +170,4 @@ def main() -> None:
 
 
 # Commands that live in their own modules register themselves on `app`.
-from inspector import cli_log, cli_model, cli_station  # noqa: E402, F401
+from inspector import cli_log, cli_model, cli_plc, cli_station  # noqa: E402, F401

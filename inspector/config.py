@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from inspector.errors import ConfigError
+from inspector.plc.config import PlcConfig, PlcTriggerConfig
 
 __all__ = [
     "CameraConfig",
@@ -125,7 +126,8 @@ class LineTrigger(Section):
 
 
 TriggerConfig = Annotated[
-    PresenceTrigger | IntervalTrigger | ManualTrigger | LineTrigger, Field(discriminator="kind")
+    PresenceTrigger | IntervalTrigger | ManualTrigger | LineTrigger | PlcTriggerConfig,
+    Field(discriminator="kind"),
 ]
 
 
@@ -218,11 +220,17 @@ class StationConfig(Section):
     model: ModelConfig = Field(description="The detector.")
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pass/fail rules.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Inspection log.")
-    plc: Disabled = Field(default_factory=Disabled, description="PLC link (later).")
+    plc: PlcConfig = Field(default_factory=PlcConfig, description="PLC link over Modbus TCP.")
     mqtt: Disabled = Field(default_factory=Disabled, description="MQTT (later).")
     spc: Disabled = Field(default_factory=Disabled, description="SPC (later).")
     calibration: Disabled = Field(default_factory=Disabled, description="Calibration (later).")
     web: Disabled = Field(default_factory=Disabled, description="Dashboard (later).")
+
+    @model_validator(mode="after")
+    def _plc_trigger_needs_plc(self) -> StationConfig:
+        if self.trigger.kind == "plc" and not self.plc.enabled:
+            raise ValueError("trigger.kind 'plc' needs plc.enabled: true")
+        return self
 
 
 def _describe(error: dict[str, Any]) -> str:

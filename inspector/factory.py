@@ -12,6 +12,7 @@ from inspector.detect.base import DecodeParams, Detector, open_detector
 from inspector.errors import ConfigError
 from inspector.judge import Judge
 from inspector.modelcard import load_card
+from inspector.plc.link import PlcLink, open_plc
 from inspector.sinks.base import Sink, SinkRunner
 from inspector.sinks.store import ImageArchive, InspectionLog, open_log
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
@@ -31,6 +32,7 @@ class StationParts:
     detector: Detector
     judge: Judge
     log: InspectionLog
+    plc: PlcLink | None = None
 
 
 def open_model(config: StationConfig) -> tuple[Detector, Judge]:
@@ -62,19 +64,27 @@ def build_station(
 ) -> StationParts:
     """Open model (unless given), source, trigger and log, and wire the station."""
     detector, judge = model or open_model(config)
+    link = None
     try:
         source = open_source(config.camera)
-        trigger = open_trigger(config.trigger)
+        link = open_plc(config.plc) if config.plc.enabled else None
+        trigger = (
+            link.trigger(config.trigger.deadline_ms)
+            if config.trigger.kind == "plc"
+            else open_trigger(config.trigger)
+        )
         conn = open_log(config.storage.database)
     except Exception:
         detector.close()
+        if link is not None:
+            link.close()
         raise
     storage = config.storage
     archive = ImageArchive(storage.images_dir, int(storage.images_quota_mb * 1024 * 1024))
     log_sink = InspectionLog(
         conn, archive, detector.info.names, storage.save_pass_fraction, storage.save_failed
     )
-    runners = [SinkRunner(log_sink, storage.queue_size)]
+    runners = [SinkRunner(log_sink, storage.queue_size, critical=True)]
     runners += [SinkRunner(sink) for sink in extra_sinks or []]
     pool = FramePool(source.frame_shape, max_pending_frames + POOL_SLACK)
     reopen = (lambda: open_source(config.camera)) if source.live else None
@@ -90,10 +100,16 @@ def build_station(
         model_sha256=detector.info.sha256,
         config_hash=config_hash(config),
     )
+    plc_parts = {"hot_sinks": (link.result_sink,), "monitors": (link.monitor,)} if link else {}
     station = Station(
-        Pipeline(trigger, detector, judge, identity),
+        Pipeline(trigger, detector, judge, identity, **plc_parts),
         capture_factory,
         runners,
-        StationOptions(max_pending_frames, not source.live, log_sink.wants_image),
+        StationOptions(
+            max_pending_frames,
+            not source.live,
+            log_sink.wants_image,
+            on_stop=(link.close,) if link else (),
+        ),
     )
-    return StationParts(station, detector, judge, log_sink)
+    return StationParts(station, detector, judge, log_sink, link)

@@ -43,6 +43,7 @@ __all__ = [
     "Pipeline",
     "RecordIdentity",
     "Station",
+    "StationHealth",
     "StationOptions",
     "StationState",
     "StationStats",
@@ -71,6 +72,25 @@ ALLOWED: dict[StationState, set[StationState]] = {
 
 HotSink = Callable[[Inspection], None]
 
+TICK_S = 0.1  # the worker reports health (and the PLC heartbeat) at least this often
+
+
+@dataclass(frozen=True)
+class StationHealth:
+    """What the worker reports every tick: True healthy, False faulted, None unknown
+    (starting or stopping). The PLC's READY and ERROR follow it."""
+
+    camera: bool | None
+    model: bool | None
+    log: bool | None
+
+    @classmethod
+    def unknown(cls) -> StationHealth:
+        return cls(None, None, None)
+
+
+StationMonitor = Callable[[StationHealth], None]
+
 
 @dataclass(frozen=True)
 class Pipeline:
@@ -81,6 +101,7 @@ class Pipeline:
     judge: Judge
     identity: RecordIdentity
     hot_sinks: tuple[HotSink, ...] = ()
+    monitors: tuple[StationMonitor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +113,7 @@ class StationOptions:
     max_pending_frames: int = 4
     wait_for_worker: bool = False
     keep_image: Callable[[Inspection], bool] = lambda record: False
+    on_stop: tuple[Callable[[], None], ...] = ()  # close links the station does not own
 
 
 @dataclass(frozen=True)
@@ -235,11 +257,24 @@ class Station:
         self.capture.stop()
         self._events.put(None)
         self._worker.join()
+        self._report(StationHealth.unknown())
         self._latest.clear()
         for runner in self.sinks:
             runner.stop()
         self.pipeline.detector.close()
+        for close in self.options.on_stop:
+            close()
         self.set_state(StationState.STOPPED)
+
+    def health(self) -> StationHealth:
+        state = self.capture.state
+        camera = None if state is CaptureState.STARTING else state is CaptureState.RUNNING
+        log = all(runner.healthy for runner in self.sinks if runner.critical)
+        return StationHealth(camera=camera, model=True, log=log)
+
+    def _report(self, health: StationHealth) -> None:
+        for monitor in self.pipeline.monitors:
+            monitor(health)
 
     # -- capture thread
 
@@ -265,8 +300,14 @@ class Station:
     # -- inspection worker
 
     def _work(self) -> None:
+        """Inspect events as they come; between them, report health every tick, so a
+        hung worker stops the heartbeat the PLC watches."""
         while True:
-            event = self._events.get()
+            try:
+                event = self._events.get(timeout=TICK_S)
+            except queue.Empty:
+                self._report(self.health())
+                continue
             try:
                 if event is None:
                     return
@@ -277,6 +318,7 @@ class Station:
                     self._publish(self._record(event, None, None, no_decision("internal error")))
             finally:
                 self._events.task_done()
+            self._report(self.health())
 
     def _handle(self, event: TriggerEvent) -> None:
         self._mark_busy(True)

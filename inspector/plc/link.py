@@ -9,7 +9,7 @@ from inspector.plc.client import Backoff, ClientLayout, PlcClientLink, tcp_conne
 from inspector.plc.config import PlcConfig
 from inspector.plc.handshake import Handshake
 from inspector.plc.server import Endpoint, PlcServer, serve_station
-from inspector.plc.trigger import PlcResultSink, PlcTrigger
+from inspector.plc.trigger import PlcHealthMonitor, PlcResultSink, PlcTrigger
 
 __all__ = ["PlcLink", "open_plc"]
 
@@ -21,9 +21,11 @@ class PlcLink:
     handshake: Handshake
     transport: PlcServer | PlcClientLink
     result_sink: PlcResultSink = field(init=False)
+    monitor: PlcHealthMonitor = field(init=False)
 
     def __post_init__(self) -> None:
         self.result_sink = PlcResultSink(self.handshake)
+        self.monitor = PlcHealthMonitor(self.handshake)
 
     def trigger(self, deadline_ms: float) -> PlcTrigger:
         return PlcTrigger(self.handshake, deadline_ms)

@@ -9,11 +9,16 @@ else happens to the record, and costs one lock (no I/O on the caller's thread).
 
 from __future__ import annotations
 
-from inspector.plc.handshake import Handshake, TriggerRequest
+from typing import TYPE_CHECKING
+
+from inspector.plc.handshake import Component, Handshake, TriggerRequest
 from inspector.trigger.base import Emit, Trigger
 from inspector.types import Inspection, TriggerEvent
 
-__all__ = ["PlcResultSink", "PlcTrigger"]
+if TYPE_CHECKING:
+    from inspector.station import StationHealth
+
+__all__ = ["PlcHealthMonitor", "PlcResultSink", "PlcTrigger"]
 
 
 class PlcTrigger(Trigger):
@@ -57,3 +62,20 @@ class PlcResultSink:
 
     def __call__(self, record: Inspection) -> None:
         self.handshake.publish(record)
+
+
+class PlcHealthMonitor:
+    """Station monitor: health gates READY and ERROR; each report advances HEARTBEAT.
+
+    The station's inspection worker calls it between parts and after each one, so the
+    heartbeat stops when the worker hangs, and goes on while the line is idle."""
+
+    def __init__(self, handshake: Handshake) -> None:
+        self.handshake = handshake
+
+    def __call__(self, health: StationHealth) -> None:
+        self.handshake.set_health(Component.CAMERA, health.camera)
+        self.handshake.set_health(Component.MODEL, health.model)
+        self.handshake.set_health(Component.LOG, health.log)
+        if health.camera is not None:
+            self.handshake.heartbeat()

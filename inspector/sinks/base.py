@@ -37,8 +37,10 @@ class Sink(ABC):
 class SinkRunner:
     """Runs one sink on one thread behind a bounded queue."""
 
-    def __init__(self, sink: Sink, queue_size: int = 256) -> None:
+    def __init__(self, sink: Sink, queue_size: int = 256, critical: bool = False) -> None:
         self.sink = sink
+        self.critical = critical  # its failure makes the station unhealthy (the log)
+        self.healthy = True  # False from a failed record until the next one succeeds
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self._thread = threading.Thread(target=self._run, name=f"sink-{sink.name}", daemon=True)
         self.handled = 0
@@ -77,8 +79,10 @@ class SinkRunner:
             try:
                 self.sink.handle(item)  # type: ignore[arg-type]
                 self.handled += 1
+                self.healthy = True
             except Exception as exc:  # a sink failure must never reach inspection
                 self.failures += 1
+                self.healthy = False
                 self._warn_once(f"sink {self.sink.name} failed: {exc!r}; further failures counted")
         try:
             self.sink.close()

@@ -1,0 +1,633 @@
+"""docs/plc.md, generated: everything a controls engineer needs to connect a PLC.
+
+The register tables come from `registers.register_map_markdown()`; bit numbers and
+addresses in the timing diagram and the example PLC code come from the enums in
+`registers`; defaults come from the config models. `inspector plc docs` writes the file
+and a test fails when the committed file differs from what this module generates now.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+from inspector.errors import InspectorError
+from inspector.plc.config import PlcClientConfig, PlcConfig, PlcTriggerConfig
+from inspector.plc.registers import (
+    PLC_BLOCK_START,
+    PROTOCOL_VERSION,
+    STATION_BLOCK_WORDS,
+    Control,
+    ErrorCode,
+    HoldingRegister,
+    Status,
+    register_map_markdown,
+)
+from inspector.types import RESULT_NO_DECISION
+
+__all__ = ["DEFAULT_OUTPUT", "plc_markdown", "timing_diagram", "write_plc_docs"]
+
+DEFAULT_OUTPUT = Path("docs/plc.md")
+SEGMENT = 5  # characters per phase of the timing diagram
+STATION_TICK_S = 0.1  # inspector.station.TICK_S: HEARTBEAT advances at least this often
+
+
+def _default(model: type, name: str) -> object:
+    return model.model_fields[name].default  # type: ignore[attr-defined]
+
+
+PORT = _default(PlcConfig, "port")
+UNIT_ID = _default(PlcConfig, "unit_id")
+HEARTBEAT_TIMEOUT_S = _default(PlcConfig, "plc_heartbeat_timeout_s")
+DEADLINE_MS = _default(PlcTriggerConfig, "deadline_ms")
+CLIENT_POLL_S = _default(PlcClientConfig, "poll_interval_s")
+
+
+def _bit(flag: Status | Control) -> int:
+    return int(flag).bit_length() - 1
+
+
+def _hr(register: HoldingRegister) -> int:
+    return int(register)
+
+
+def _ctl(register: HoldingRegister) -> int:
+    """Index of a PLC-block register in the example's Ctl array (HR 32 is Ctl[0])."""
+    return int(register) - PLC_BLOCK_START
+
+
+def _reflow(markdown: str, width: int = 88) -> str:
+    """Refill paragraphs and list items (the f-string values make ragged lines); code
+    blocks, tables, headings and quotes stay as they are."""
+    out: list[str] = []
+    item: list[str] = []
+    fenced = False
+
+    def flush() -> None:
+        if item:
+            text = " ".join(line.strip() for line in item)
+            marker = re.match(r"(- |\d+\. )", text)
+            indent = " " * (len(marker.group(1)) if marker else 0)
+            out.append(_fill(text, width, indent))
+            item.clear()
+
+    for line in markdown.splitlines():
+        kept = fenced or not line.strip() or line.startswith(("|", "#", ">"))
+        if line.startswith("```"):
+            fenced = not fenced
+            kept = True
+        if kept or re.match(r"(- |\d+\. )", line):
+            flush()
+        if kept:
+            out.append(line)
+        else:
+            item.append(line)
+    flush()
+    return "\n".join(out) + "\n"
+
+
+def _fill(text: str, width: int, indent: str) -> str:
+    return textwrap.fill(
+        text, width, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False
+    )
+
+
+def _align_comments(code: str, column: int = 40) -> str:
+    """Line up trailing (* comments *) in the example code."""
+    lines = []
+    for line in code.splitlines():
+        at = line.find("(*")
+        if at > 0 and line[:at].strip():
+            line = f"{line[:at].rstrip():<{column}} {line[at:]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- timing diagram
+
+# One cycle in ten phases, p0..p9, separated by the numbered events 1..9 below.
+_EVENTS = (
+    "PLC writes TRIGGER_ID (and PART_SERIAL) while READY and not RESULT_VALID.",
+    "PLC raises TRIGGER (TRIGGER_ENABLE held high). The same write as 1 is fine.",
+    "Station sees the rising edge: TRIGGER_ACK and BUSY rise, READY drops.",
+    "PLC sees TRIGGER_ACK and drops TRIGGER.",
+    "Station sees TRIGGER fall and drops TRIGGER_ACK.",
+    "Station publishes the result in one update: result words, TRIGGER_ID_ECHO, "
+    "RESULT_VALID, PASS or FAIL, READY; BUSY drops; INSPECTION_COMPLETE toggles.",
+    "PLC reads HR 0-15 in one request, checks TRIGGER_ID_ECHO = TRIGGER_ID, takes the "
+    "verdict and raises RESULT_ACK.",
+    "Station sees the RESULT_ACK edge: RESULT_VALID, PASS and FAIL drop.",
+    "PLC sees RESULT_VALID low and drops RESULT_ACK. The next trigger may follow.",
+)
+
+# (who, signal, level per phase: 0 low, 1 high, = a value, x the value changes here)
+_WAVES = (
+    ("PLC", "TRIGGER_ID", "=x========"),
+    ("PLC", "TRIGGER", "0011000000"),
+    ("STN", "TRIGGER_ACK", "0001100000"),
+    ("STN", "BUSY", "0001110000"),
+    ("STN", "READY", "1110001111"),
+    ("STN", "result words + ECHO", "======x==="),
+    ("STN", "RESULT_VALID", "0000001100"),
+    ("STN", "PASS or FAIL", "0000001100"),
+    ("STN", "INSPECTION_COMPLETE", "0000001111"),
+    ("PLC", "RESULT_ACK", "0000000110"),
+)
+
+
+def _wave(levels: str) -> str:
+    """ASCII waveform: '_' low, '-' high, '/' and '\\' edges, '=' a value, 'X' a change."""
+    out = []
+    previous = levels[0]
+    for level in levels:
+        if level in "=x":
+            out.append(("X" if level == "x" else "=") + "=" * (SEGMENT - 1))
+            continue
+        fill = "-" if level == "1" else "_"
+        edge = {("0", "1"): "/", ("1", "0"): "\\"}.get((previous, level), fill)
+        out.append(edge + fill * (SEGMENT - 1))
+        previous = level
+    return "".join(out)
+
+
+def timing_diagram() -> str:
+    """One handshake cycle as an ASCII timing diagram with its numbered events."""
+    label_width = max(len(name) for _, name, _ in _WAVES) + 6
+    marks = [" "] * (SEGMENT * len(_WAVES[0][2]))
+    for event in range(1, len(_EVENTS) + 1):
+        marks[event * SEGMENT] = str(event)
+    lines = [" " * label_width + "".join(marks).rstrip()]
+    for who, name, levels in _WAVES:
+        lines.append(f"{who}  {name}".ljust(label_width) + _wave(levels))
+    legend = [f"{i}. {text}" for i, text in enumerate(_EVENTS, start=1)]
+    return "```\n" + "\n".join(lines) + "\n```\n\n" + "\n".join(legend) + "\n"
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _header() -> str:
+    return f"""# PLC integration (Modbus TCP)
+
+> Generated by `inspector plc docs` from `inspector/plc/registers.py` (the register map,
+> the one source of truth) and `inspector/plc/docs.py`. Do not edit by hand: a test fails
+> when this file differs from what the generator writes.
+
+The station and a PLC talk over Modbus TCP through {STATION_BLOCK_WORDS} + 6 holding
+registers: the station publishes its status and each result in HR 0-15, the PLC writes
+its control block to HR 32-37. One handshake per part: the PLC triggers, the station
+acknowledges, inspects and publishes the verdict, the PLC acknowledges the verdict.
+Protocol version {PROTOCOL_VERSION}, in HR {_hr(HoldingRegister.PROTOCOL_VERSION)}: check it
+once after connecting.
+
+Defaults: port {PORT} (production PLCs expect 502), unit id {UNIT_ID}, PLC heartbeat
+timeout {HEARTBEAT_TIMEOUT_S} s, trigger-to-verdict deadline {DEADLINE_MS:.0f} ms.
+
+```yaml
+plc:
+  enabled: true
+  mode: server            # or client
+  host: 0.0.0.0           # server: where to listen; client: the PLC's address
+  port: {PORT}
+  unit_id: {UNIT_ID}
+  plc_heartbeat_timeout_s: {HEARTBEAT_TIMEOUT_S}
+trigger:
+  kind: plc
+  deadline_ms: {DEADLINE_MS:.0f}
+```
+
+Modbus has no authentication: keep the station on the machine network.
+"""
+
+
+def _handshake() -> str:
+    return f"""## The handshake
+
+The PLC may trigger only while READY is high and RESULT_VALID is low. On the TRIGGER
+rising edge (with TRIGGER_ENABLE high) the station takes the newest camera frame
+captured after the edge (with a camera on a hardware trigger line, the frame that
+trigger produced).
+
+{timing_diagram()}
+Notes on the diagram:
+
+- A fast station may publish (6) before the PLC drops TRIGGER (4): TRIGGER_ACK then
+  stays high, next to RESULT_VALID, until the PLC drops TRIGGER. Both orders are valid.
+- READY rises at 6, together with RESULT_VALID, but a trigger is only accepted once the
+  result is acknowledged (after 8). A trigger between 6 and 8 is refused with
+  MISSED_TRIGGER and RESULT_OVERRUN, and the result stays as it was.
+- PASS and FAIL are only ever high together with RESULT_VALID; never both. A PLC that
+  reads PASS without RESULT_VALID, or with a TRIGGER_ID_ECHO that is not its TRIGGER_ID,
+  must reject the part.
+- Read the verdict bits and the result words (HR 0-15) in one request: the station
+  swaps the whole block at once, so one read never mixes two results.
+- RESULT_ACK acts on its rising edge; hold it until RESULT_VALID drops (a client-mode
+  station only sees what its poll reads), then drop it.
+- The result is held as long as it takes: the station never withdraws or changes an
+  unacknowledged result, also not when the PLC disconnects and reconnects.
+- TRIGGER_ID is echoed, not interpreted: count it up per part (u16, wrap to 1, skip 0).
+  A result for a trigger id that is not the pending one is never published.
+- TRIGGER without TRIGGER_ENABLE is ignored silently; clearing TRIGGER_ENABLE is how
+  the PLC pauses inspection.
+"""
+
+
+def _timeout_table() -> str:
+    no_decision = f"0x{RESULT_NO_DECISION:04X}"
+    stale = int(ErrorCode.PLC_HEARTBEAT_STALE)
+    rows = [
+        (
+            "Trigger to verdict",
+            "station, `trigger.deadline_ms`",
+            f"{DEADLINE_MS:.0f} ms",
+            f"the part is FAIL with RESULT_CODE {no_decision} (no decision)",
+        ),
+        (
+            "PLC_HEARTBEAT unchanged",
+            "station, `plc.plc_heartbeat_timeout_s`",
+            f"{HEARTBEAT_TIMEOUT_S} s",
+            f"ERROR, ERROR_CODE {stale}, READY drops; latched",
+        ),
+        ("Station HEARTBEAT unchanged", "PLC", "about 1 s", "station hung: reject, alarm"),
+        ("Each handshake step", "PLC", "e.g. 2 s", "reject the part, alarm"),
+        ("TRIGGER to RESULT_VALID", "PLC", "deadline + margin", "reject the part, alarm"),
+    ]
+    return _table(("what", "watched by", "value", "on expiry"), rows)
+
+
+def _timeouts() -> str:
+    return f"""## Timeouts and watchdogs
+
+{_timeout_table()}
+- **Deadline.** A part the station cannot judge in time (no frame, queue overrun, late
+  verdict, internal error) is published as FAIL with RESULT_CODE 0x{RESULT_NO_DECISION:04X},
+  which rejects it. The verdict is published when the inspection ends: a pipeline that
+  hangs publishes nothing, and its HEARTBEAT stops. So the PLC needs its own result
+  timeout (the deadline plus a margin for the network) and rejects on it.
+- **PLC heartbeat watchdog.** Change PLC_HEARTBEAT (HR
+  {_hr(HoldingRegister.PLC_HEARTBEAT)}) regularly, e.g. +1 every 100 ms. The watchdog arms
+  once the station has seen the value change; a PLC that never writes it is not watched
+  (set `plc_heartbeat_timeout_s: 0` to switch the watchdog off). Stale for the timeout:
+  ERROR with code PLC_HEARTBEAT_STALE, latched until ERROR_RESET, which also starts a
+  fresh timeout window.
+- **Station heartbeat.** HEARTBEAT (HR {_hr(HoldingRegister.HEARTBEAT)}) is advanced by
+  the inspection loop itself, at least every {STATION_TICK_S} s while idle and after every
+  part, never by a timer: when it stops changing, the station is hung, even though its
+  Modbus server still answers. Watch it in the PLC.
+"""
+
+
+def _fault_table() -> str:
+    latched = "ERROR_RESET"
+    rows = [
+        ("Trigger while not READY (busy, error, starting)", "ignored", "MISSED_TRIGGER", latched),
+        (
+            "Trigger before RESULT_ACK of the last result",
+            "ignored, result held",
+            "MISSED_TRIGGER, RESULT_OVERRUN",
+            latched,
+        ),
+        (
+            "PLC_HEARTBEAT stale",
+            "not READY",
+            f"ERROR, code {int(ErrorCode.PLC_HEARTBEAT_STALE)}",
+            "ERROR_RESET, with the heartbeat changing again",
+        ),
+        (
+            "Camera, model or log fault",
+            "not READY",
+            f"ERROR, code {int(ErrorCode.CAMERA)}-{int(ErrorCode.LOG)}",
+            "by itself once healthy (live)",
+        ),
+        ("Undefined CONTROL bits", "ignored, counted, logged once", "-", "-"),
+        ("Write to HR 0-31", "refused", "Modbus exception 2 (illegal address)", "-"),
+        ("Coils, discrete inputs, input registers", "refused", "exception 1", "-"),
+        ("Another unit id", "refused", "exception 10 (gateway path unavailable)", "-"),
+        ("PLC disconnects mid-cycle", "result held until RESULT_ACK", "unchanged", "-"),
+    ]
+    return _table(("condition", "station", "bits / answer", "cleared by"), rows)
+
+
+def _faults() -> str:
+    return f"""## Faults and error handling
+
+{_fault_table()}
+- **What latches:** MISSED_TRIGGER, RESULT_OVERRUN and the PLC_HEARTBEAT_STALE error.
+  They stay until a rising edge of ERROR_RESET (HR {_hr(HoldingRegister.CONTROL)} bit
+  {_bit(Control.ERROR_RESET)}). Hold ERROR_RESET until the bits drop, then release it:
+  a client-mode station polls every {CLIENT_POLL_S} s and misses shorter pulses.
+- **What is live:** camera, model and log faults set ERROR with their code while they
+  last and clear by themselves; ERROR_RESET does not clear them.
+- **ERROR_CODE** (HR {_hr(HoldingRegister.ERROR_CODE)}) names the error while ERROR is
+  high: a latched error first, else the first unhealthy component; 0 otherwise.
+- A part already being inspected when ERROR rises is still published.
+- All status bits are 0 at start-up: until READY rises, the PLC must not trigger.
+"""
+
+
+def _modes() -> str:
+    return f"""## Server mode and client mode
+
+- **Server mode (default).** The station is the Modbus TCP server on `plc.host:plc.port`,
+  unit id `plc.unit_id` (0 answers every unit id). The PLC is the client: it polls HR
+  0-15 (function 3, one request of {STATION_BLOCK_WORDS} registers) and writes HR 32-37
+  (function 16, or 6 for single registers). Poll as fast as the line needs; every read
+  is answered from the station's current block.
+- **Client mode**, for PLCs that cannot poll: the station is the Modbus client. It reads
+  the 6-word control block from the PLC at `plc.client.control_offset` and writes the
+  {STATION_BLOCK_WORDS}-word station block to `plc.client.station_offset` in one
+  function-16 request, every `plc.client.poll_interval_s` ({CLIENT_POLL_S} s) and at
+  once when its block changes. The PLC program is the same; only the addresses move.
+  A PLC that refuses or drops the connection is retried with exponential backoff
+  (`plc.client.backoff`).
+
+```yaml
+plc:
+  enabled: true
+  mode: client
+  host: 192.168.0.10      # the PLC
+  port: 502
+  client: {{station_offset: 100, control_offset: 200, poll_interval_s: {CLIENT_POLL_S}}}
+```
+"""
+
+
+def _st_decode() -> str:
+    s = "Stn[0]"
+    names = (
+        ("Ready", Status.READY),
+        ("TriggerAck", Status.TRIGGER_ACK),
+        ("Busy", Status.BUSY),
+        ("ResultValid", Status.RESULT_VALID),
+        ("Pass", Status.PASS),
+        ("Fail", Status.FAIL),
+        ("StnError", Status.ERROR),
+        ("Overrun", Status.RESULT_OVERRUN),
+        ("Missed", Status.MISSED_TRIGGER),
+    )
+    return "\n".join(f"{name:<12}:= {s}.{_bit(flag)};" for name, flag in names)
+
+
+def _structured_text() -> str:
+    enable, trigger = _bit(Control.TRIGGER_ENABLE), _bit(Control.TRIGGER)
+    ack, reset = _bit(Control.RESULT_ACK), _bit(Control.ERROR_RESET)
+    echo, code = _hr(HoldingRegister.TRIGGER_ID_ECHO), _hr(HoldingRegister.RESULT_CODE)
+    hb, plc_hb = _hr(HoldingRegister.HEARTBEAT), _ctl(HoldingRegister.PLC_HEARTBEAT)
+    tid, serial = _ctl(HoldingRegister.TRIGGER_ID), _ctl(HoldingRegister.PART_SERIAL)
+    return f"""(* Inspection handshake, protocol version {PROTOCOL_VERSION}, IEC 61131-3.
+   Server mode: a Modbus TCP client block of your PLC (e.g. CODESYS ModbusTCP client,
+   Siemens MB_CLIENT) copies HR 0-15 into Stn every poll (function 3, 16 registers)
+   and writes Ctl to HR 32-37 when it changes (function 16, 6 registers).
+   Client mode: the station itself writes Stn and reads Ctl in this PLC's memory. *)
+PROGRAM InspectionHandshake
+VAR_INPUT
+    PartInPosition : BOOL;          (* rising edge: a part waits at the camera *)
+    PartSerial     : UDINT;         (* 0 = none *)
+    OperatorReset  : BOOL;          (* acknowledges a fault once its cause is fixed *)
+END_VAR
+VAR_OUTPUT
+    Done        : BOOL;             (* one scan: Accept/Reject are valid for this part *)
+    Accept      : BOOL;
+    Reject      : BOOL;             (* TRUE for every part without an earned PASS *)
+    ResultCode  : WORD;             (* 0 pass, n = 1 + defect class, 16#FFFF no decision *)
+    Faulted     : BOOL;
+    FaultReason : STRING(40);
+END_VAR
+VAR
+    Stn : ARRAY[0..15] OF WORD;     (* station block, HR 0-15 *)
+    Ctl : ARRAY[0..5] OF WORD;      (* our block, HR 32-37: Ctl[i] is HR 32+i *)
+    State : INT := 0;
+    LastState : INT := -1;
+    TriggerId : WORD := 0;
+    StepTimer, HeartbeatPulse, StationFrozen : TON;
+    PartEdge, ResetEdge : R_TRIG;
+    LastStationHeartbeat : WORD;
+    Ready, TriggerAck, Busy, ResultValid, Pass, Fail, StnError, Overrun, Missed : BOOL;
+END_VAR
+VAR CONSTANT
+    IDLE : INT := 0;
+    TRIGGERED : INT := 10;
+    WAIT_RESULT : INT := 20;
+    ACKNOWLEDGE : INT := 30;
+    FAULT : INT := 90;
+    RESETTING : INT := 91;
+    STEP_TIMEOUT : TIME := T#2S;      (* TRIGGER_ACK, RESULT_VALID clearing, ERROR_RESET *)
+    RESULT_TIMEOUT : TIME := T#1S;    (* station deadline {DEADLINE_MS:.0f} ms + margin *)
+    STATION_TIMEOUT : TIME := T#1S;   (* station HEARTBEAT frozen this long: station hung *)
+END_VAR
+
+(* decode: status bits and result words come from the same read of HR 0-15 *)
+{_st_decode()}
+
+(* our heartbeat, HR {_hr(HoldingRegister.PLC_HEARTBEAT)}: the station latches ERROR if it stops *)
+HeartbeatPulse(IN := NOT HeartbeatPulse.Q, PT := T#100MS);
+IF HeartbeatPulse.Q THEN
+    Ctl[{plc_hb}] := Ctl[{plc_hb}] + 1;
+END_IF;
+
+(* the station's heartbeat, HR {hb}: frozen means hung, even if Modbus still answers *)
+StationFrozen(IN := Stn[{hb}] = LastStationHeartbeat, PT := STATION_TIMEOUT);
+LastStationHeartbeat := Stn[{hb}];
+
+(* one timeout per step: the timer restarts whenever State changes *)
+StepTimer(IN := State = LastState, PT := SEL(State = WAIT_RESULT, STEP_TIMEOUT, RESULT_TIMEOUT));
+LastState := State;
+
+PartEdge(CLK := PartInPosition);
+ResetEdge(CLK := OperatorReset);
+Done := FALSE;
+
+CASE State OF
+IDLE:
+    Ctl[0] := 0;
+    Ctl[0].{enable} := TRUE;                        (* TRIGGER_ENABLE *)
+    IF PartEdge.Q THEN
+        IF Ready AND NOT (Busy OR ResultValid OR TriggerAck OR StationFrozen.Q) THEN
+            TriggerId := TriggerId + 1;
+            IF TriggerId = 0 THEN
+                TriggerId := 1;                     (* 0 is never a trigger id *)
+            END_IF;
+            Ctl[{tid}] := TriggerId;                      (* TRIGGER_ID *)
+            Ctl[{serial}] := UDINT_TO_WORD(SHR(PartSerial, 16)); (* PART_SERIAL, high word first *)
+            Ctl[{serial + 1}] := UDINT_TO_WORD(PartSerial AND 16#FFFF);
+            Ctl[0].{trigger} := TRUE;                     (* TRIGGER, in the same write is fine *)
+            State := TRIGGERED;
+        ELSE
+            Accept := FALSE;                        (* station not ready: not inspected *)
+            Reject := TRUE;
+            Done := TRUE;
+        END_IF;
+    ELSIF ResultValid THEN
+        Ctl[0].{ack} := TRUE;                     (* a late result no part waits for *)
+        State := ACKNOWLEDGE;
+    END_IF;
+
+TRIGGERED:
+    IF Missed THEN                              (* READY dropped before our edge landed *)
+        Ctl[0].{trigger} := FALSE;
+        FaultReason := 'MISSED_TRIGGER';
+        State := FAULT;
+    ELSIF TriggerAck THEN
+        Ctl[0].{trigger} := FALSE;                    (* the station drops TRIGGER_ACK in turn *)
+        State := WAIT_RESULT;
+    ELSIF StepTimer.Q THEN
+        Ctl[0].{trigger} := FALSE;
+        FaultReason := 'no TRIGGER_ACK';
+        State := FAULT;
+    END_IF;
+
+WAIT_RESULT:
+    IF ResultValid THEN
+        ResultCode := Stn[{code}];
+        (* accept only a PASS that answers this very trigger; anything else rejects *)
+        Accept := Pass AND NOT Fail AND (Stn[{echo}] = TriggerId);
+        Reject := NOT Accept;
+        Done := TRUE;
+        IF Stn[{echo}] <> TriggerId THEN
+            FaultReason := 'TRIGGER_ID echo mismatch';
+        END_IF;
+        Ctl[0].{ack} := TRUE;                     (* RESULT_ACK: hold until RESULT_VALID drops *)
+        State := ACKNOWLEDGE;
+    ELSIF StepTimer.Q OR StationFrozen.Q THEN
+        Accept := FALSE;
+        Reject := TRUE;
+        Done := TRUE;
+        FaultReason := 'no result';
+        State := FAULT;
+    END_IF;
+
+ACKNOWLEDGE:
+    IF NOT ResultValid THEN
+        Ctl[0].{ack} := FALSE;
+        State := IDLE;
+    ELSIF StepTimer.Q THEN
+        FaultReason := 'RESULT_VALID stays after RESULT_ACK';
+        State := FAULT;
+    END_IF;
+
+FAULT:                                          (* parts arriving now are rejected *)
+    Faulted := TRUE;
+    Ctl[0].{trigger} := FALSE;
+    Ctl[0].{ack} := FALSE;
+    IF PartEdge.Q THEN
+        Accept := FALSE;
+        Reject := TRUE;
+        Done := TRUE;
+    END_IF;
+    IF ResetEdge.Q THEN
+        Ctl[0].{reset} := TRUE;                     (* ERROR_RESET: hold until the latches drop *)
+        State := RESETTING;
+    END_IF;
+
+RESETTING:
+    IF NOT (Missed OR Overrun OR StnError) OR StepTimer.Q THEN
+        Ctl[0].{reset} := FALSE;            (* a live ERROR stays: IDLE rejects until READY *)
+        Faulted := FALSE;
+        FaultReason := '';
+        State := IDLE;
+    END_IF;
+END_CASE;
+END_PROGRAM
+"""
+
+
+def _ladder() -> str:
+    rows = [
+        (
+            "1",
+            "P(PartInPosition), READY, /BUSY, /RESULT_VALID, /StationFrozen, /CycleOn",
+            "S CycleOn; TRIGGER_ID := last + 1 (skip 0); PART_SERIAL; S TRIGGER",
+        ),
+        (
+            "2",
+            "P(PartInPosition) with any of CycleOn, Fault, StationFrozen, /READY, BUSY, "
+            "RESULT_VALID",
+            "Reject",
+        ),
+        ("3", "CycleOn, TRIGGER_ACK", "R TRIGGER"),
+        ("4", "CycleOn, MISSED_TRIGGER", "R TRIGGER; S Fault"),
+        ("5", "CycleOn, RESULT_VALID, /ResultTaken", "S ResultTaken; S RESULT_ACK"),
+        ("5a", "rung 5 and PASS and /FAIL and TRIGGER_ID_ECHO = TRIGGER_ID", "Accept"),
+        ("5b", "rung 5 and not 5a", "Reject"),
+        ("6", "ResultTaken, /RESULT_VALID", "R RESULT_ACK; R ResultTaken; R CycleOn"),
+        ("7", "CycleOn, step timer (TON) done, or StationFrozen", "Reject; R TRIGGER; S Fault"),
+        ("8", "station HEARTBEAT unchanged for 1 s (TON)", "StationFrozen"),
+        ("9", "100 ms pulse (TON)", "PLC_HEARTBEAT := PLC_HEARTBEAT + 1"),
+        (
+            "10",
+            "Fault, operator reset",
+            "S ERROR_RESET; R it when MISSED_TRIGGER, RESULT_OVERRUN, ERROR drop; R Fault",
+        ),
+    ]
+    legend = ", ".join(
+        f"{flag.name} = HR {_hr(HoldingRegister.STATUS)} bit {_bit(flag)}"
+        for flag in (Status.READY, Status.TRIGGER_ACK, Status.BUSY, Status.RESULT_VALID)
+    )
+    controls = ", ".join(
+        f"{flag.name} = HR {_hr(HoldingRegister.CONTROL)} bit {_bit(flag)}"
+        for flag in (Control.TRIGGER, Control.RESULT_ACK, Control.ERROR_RESET)
+    )
+    return f"""The same logic as rungs: contacts in series (`/` a normally closed contact,
+`P()` a rising edge), then coils (`S` set, `R` reset).
+
+- Contacts read the STATUS word as last polled: {legend}, and so on.
+- Coils write the PLC's CONTROL word: {controls}.
+
+{_table(("rung", "contacts", "coils"), rows)}
+Rung 5 takes the verdict only from a read with RESULT_VALID high and accepts only a PASS
+whose echo is the TRIGGER_ID just sent; every other case rejects the part (fail-safe).
+"""
+
+
+def _tools() -> str:
+    status_hr = _hr(HoldingRegister.STATUS)
+    version_hr = _hr(HoldingRegister.PROTOCOL_VERSION)
+    return f"""## Tools
+
+- `inspector plc monitor [--host H] [--port {PORT}] [--unit {UNIT_ID}] [--interval-ms 200]`: a
+  live view of both blocks, the status bits by name, whether HEARTBEAT advances, and the
+  handshake phase. It only reads. `--once --json` prints one decoded snapshot.
+- `inspector plc simulate [--port {PORT}] [--rate 5] [--cycles 100 | --duration S] [--json]`:
+  a PLC program (a real Modbus TCP client) that drives this handshake against a running
+  station and reports verdict counts, missed triggers, TRIGGER_ID mismatches,
+  unearned passes (must be 0) and trigger-edge-to-RESULT_VALID times (p50, p99, max).
+- `inspector demo --plc [--plc-port P]` runs the station with its Modbus server on
+  127.0.0.1 and drives it with the simulator: the whole loop without hardware.
+- Any Modbus tool can read the block, e.g. Debian's `mbpoll` (its references are
+  1-based unless `-0` is given):
+  `mbpoll -m tcp -a {UNIT_ID} -0 -r {status_hr} -c {STATION_BLOCK_WORDS} -t 4 -1 -p {PORT}
+  127.0.0.1`
+  prints HR {status_hr}-{STATION_BLOCK_WORDS - 1}; HR {version_hr} must read {PROTOCOL_VERSION}.
+"""
+
+
+def plc_markdown() -> str:
+    """The whole of docs/plc.md."""
+    structured_text = (
+        "## Example PLC logic\n\n### Structured Text (IEC 61131-3)\n\n```iecst\n"
+        + _align_comments(_structured_text())
+        + "```\n"
+    )
+    after_map = [_handshake(), _timeouts(), _faults(), _modes(), structured_text]
+    after_map += ["### Ladder\n\n" + _ladder(), _tools()]
+    sections = [
+        _reflow(_header()),
+        "## Register map\n\n" + register_map_markdown(),  # verbatim: never refilled
+        *(_reflow(section) for section in after_map),
+    ]
+    return "\n".join(sections)
+
+
+def write_plc_docs(output: Path = DEFAULT_OUTPUT) -> Path:
+    """Write docs/plc.md (or `output`); a folder that does not exist is an error."""
+    if not output.parent.is_dir():
+        raise InspectorError(f"cannot write {output}: folder {output.parent} does not exist")
+    output.write_text(plc_markdown(), encoding="utf-8")
+    return output
