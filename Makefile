@@ -10,7 +10,11 @@ WORK ?= .work
 # torch and torchvision pinned to the builds this project is developed and tested with
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test venv venv-runtime lint models-eval clean
+# Debian packages the tests talk to: mbpoll (a Modbus client written by others).
+DEB_PACKAGES ?= mbpoll
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test venv venv-runtime lint models-eval clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +45,12 @@ models-eval: venv-runtime
 		--val-fraction 0.2 --seed 0 --force
 	$(BIN)/inspector eval --model models/neu-det/neu-det.onnx --data $(WORK)/neu-det/data.yaml
 
-test: venv
+system-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
+
+test: venv system-deps
 	$(BIN)/ruff check inspector tests
 	$(BIN)/ruff format --check inspector tests
 	$(BIN)/python -m pytest -q -ra
