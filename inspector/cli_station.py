@@ -127,6 +127,10 @@ def demo_command(
         True
     ),
     log_dir: Annotated[Path | None, typer.Option(help="Keep the inspection log here.")] = None,
+    plc: Annotated[
+        bool, typer.Option(help="A simulated PLC triggers each part over Modbus TCP.")
+    ] = False,
+    plc_port: Annotated[int, typer.Option(help="Port of the station's Modbus server.")] = 5020,
 ) -> None:
     """The whole station on a bundled conveyor recording: no hardware, nothing to start."""
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO, DemoOptions, run_demo
@@ -141,6 +145,8 @@ def demo_command(
         backend=backend,
         window=window,
         log_dir=log_dir,
+        plc=plc,
+        plc_port=plc_port,
     )
     summary = run_demo(options).as_json()
     if as_json:
@@ -156,6 +162,17 @@ def _print_summary(doc: dict) -> None:
         f"{doc['no_decision']} no decision.  latency ms p50 {lat['p50']}  p95 {lat['p95']}  "
         f"p99 {lat['p99']}  max {lat['max']}"
     )
+    if "plc" in doc:
+        p = doc["plc"]
+        if "error" in p:
+            console.print(f"[red]simulated PLC:[/] {p['error']}")
+        else:
+            console.print(
+                f"simulated PLC: {p['cycles']} cycles, {p['pass']} pass, {p['fail']} fail, "
+                f"{p['no_decision']} no decision, {p['missed_triggers']} missed triggers, "
+                f"{p['unearned_pass']} unearned passes; trigger to RESULT_VALID ms "
+                f"p50 {p['cycle_ms']['p50']}  p99 {p['cycle_ms']['p99']}"
+            )
     if "expected_parts" in doc:
         console.print(
             f"against the ground truth ({doc['expected_parts']} parts on the recording): "

@@ -83,15 +83,10 @@ class Roi(Section):
     height: int = Field(gt=0, description="Height, px.")
 
 
-class PresenceTrigger(Section):
-    kind: Literal["presence"] = Field(description="Software part detection in a ROI.")
+class PartDetection(Section):
+    """How a part stands out from the belt, for the presence trigger and the locator."""
+
     roi: Roi | None = Field(None, description="Band the parts cross; None: whole frame.")
-    direction: Literal["left_to_right", "right_to_left"] = Field(
-        "left_to_right", description="Direction the belt moves parts through the ROI."
-    )
-    fire_at: float = Field(
-        0.5, gt=0, lt=1, description="Fire when a part's centre crosses this fraction of the ROI."
-    )
     polarity: Literal["brighter", "darker"] = Field(
         "brighter", description="Parts are brighter (or darker) than the belt."
     )
@@ -100,11 +95,30 @@ class PresenceTrigger(Section):
         0.15, gt=0, lt=1, description="Share of ROI rows a column needs to belong to a part."
     )
     min_length_px: int = Field(20, ge=1, description="Shorter foreground runs are noise.")
+    margin_px: int = Field(4, ge=0, description="Padding around the part region sent to inspect.")
+
+
+class PresenceTrigger(PartDetection):
+    kind: Literal["presence"] = Field(description="Software part detection in a ROI.")
+    direction: Literal["left_to_right", "right_to_left"] = Field(
+        "left_to_right", description="Direction the belt moves parts through the ROI."
+    )
+    fire_at: float = Field(
+        0.5, gt=0, lt=1, description="Fire when a part's centre crosses this fraction of the ROI."
+    )
     max_missing_frames: int = Field(
         5, ge=0, description="Frames a tracked part may vanish (flicker) and still be the same."
     )
-    margin_px: int = Field(4, ge=0, description="Padding around the part region sent to inspect.")
     deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")
+
+
+class LocateConfig(PartDetection):
+    """For triggers that carry no region (PLC, interval, manual): find the part in the
+    frame, the one whose centre is nearest `position`, and inspect only it."""
+
+    position: float = Field(
+        0.5, gt=0, lt=1, description="Expected part centre, as a fraction of the ROI width."
+    )
 
 
 class IntervalTrigger(Section):
@@ -218,6 +232,9 @@ class StationConfig(Section):
     camera: CameraConfig = Field(description="Where frames come from.")
     trigger: TriggerConfig = Field(description="When a part is inspected.")
     model: ModelConfig = Field(description="The detector.")
+    locate: LocateConfig | None = Field(
+        None, description="Find the part in frames of triggers that carry no region."
+    )
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pass/fail rules.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="Inspection log.")
     plc: PlcConfig = Field(default_factory=PlcConfig, description="PLC link over Modbus TCP.")

@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from inspector.config import StationConfig, parse_config
-from inspector.errors import DataError
+from inspector.errors import ConfigError, DataError, InspectorError
 from inspector.factory import build_station, open_model
+from inspector.plc.simulate import SimulationPlan, simulate
 from inspector.sinks.base import Sink
 from inspector.sinks.console import ConsoleSink
 from inspector.sinks.display import DisplaySink, display_available
@@ -47,6 +49,8 @@ class DemoOptions:
     backend: str = "onnxruntime"
     window: bool = True
     log_dir: Path | None = None
+    plc: bool = False  # a simulated PLC triggers each part over Modbus TCP
+    plc_port: int = 5020
 
 
 def truth_path(video: Path) -> Path:
@@ -65,31 +69,49 @@ def load_truth(video: Path) -> list[bool] | None:
             raise DataError(f"{path}: no 'defective' column") from None
 
 
+BELT = {"threshold": 30, "min_length_px": 40}  # tiles against the demo's dark belt
+
+
 def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
-    return parse_config(
-        {
-            "station": {"name": "demo", "line": "demo-line"},
-            "camera": {
-                "kind": "video",
-                "path": str(options.video),
-                "pace": "fast" if options.fast else "realtime",
-            },
-            "trigger": {
-                "kind": "presence",
-                "threshold": 30,
-                "min_length_px": 40,
-                "fire_at": 0.5,
-                "deadline_ms": 1000,
-            },
-            "model": {"path": str(options.model), "backend": options.backend},
-            "storage": {
-                "database": str(log_dir / "inspections.db"),
-                "images_dir": str(log_dir / "images"),
-                "images_quota_mb": 200,
-            },
+    doc = {
+        "station": {"name": "demo", "line": "demo-line"},
+        "camera": {
+            "kind": "video",
+            "path": str(options.video),
+            "pace": "fast" if options.fast else "realtime",
         },
-        "demo config",
-    )
+        "trigger": {"kind": "presence", "fire_at": 0.5, "deadline_ms": 1000, **BELT},
+        "model": {"path": str(options.model), "backend": options.backend},
+        "storage": {
+            "database": str(log_dir / "inspections.db"),
+            "images_dir": str(log_dir / "images"),
+            "images_quota_mb": 200,
+        },
+    }
+    if options.plc:
+        if options.fast:
+            raise ConfigError("--plc runs in real time (the PLC's photo-eye follows the belt)")
+        # the PLC says when a part is at the camera; the locator finds it in the frame
+        doc |= {
+            "trigger": {"kind": "plc", "deadline_ms": 1000},
+            "plc": {"enabled": True, "host": "127.0.0.1", "port": options.plc_port},
+            "locate": {"position": 0.5, **BELT},
+        }
+    return parse_config(doc, "demo config")
+
+
+def photo_eye_schedule(video: Path) -> tuple[float, ...]:
+    """When each part of the recording reaches the camera's centre (s from its start):
+    what a PLC's photo-eye would report, from the ground truth's crossing frames."""
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 15.0
+    capture.release()
+    with truth_path(video).open() as handle:
+        frames = [int(row["crossing_frame"]) for row in csv.DictReader(handle)]
+    return tuple(frame / fps + PHOTO_EYE_DELAY_S for frame in frames)
+
+
+PHOTO_EYE_DELAY_S = 0.02
 
 
 @dataclass
@@ -99,6 +121,7 @@ class DemoSummary:
     truth: list[bool] | None
     verdicts: list[Verdict] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    plc: dict[str, Any] | None = None  # the simulated PLC's report, with --plc
 
     def add(self, record: Inspection) -> dict[str, Any]:
         """Count a record; the ground-truth comparison for its line, if there is one."""
@@ -136,6 +159,8 @@ class DemoSummary:
                 "false_rejects": sum(v.rejects and not d for v, d in pairs),
                 "agreement": round(sum(v.rejects == d for v, d in pairs) / max(len(pairs), 1), 4),
             }
+        if self.plc is not None:
+            doc["plc"] = self.plc
         return doc
 
 
@@ -178,12 +203,40 @@ def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> Dem
             station.options = dataclasses.replace(station.options, keep_image=lambda r: True)
         with _sigint_sets(threading.Event()) as interrupted:
             station.start()
+            plc = _start_plc(options, summary, interrupted) if options.plc else None
             try:
-                while not (station.wait(0.1) or reporter.reached.is_set() or interrupted.is_set()):
-                    pass
+                while not (reporter.reached.is_set() or interrupted.is_set()):
+                    if plc is not None and not plc.is_alive():
+                        break
+                    if station.wait(0.1) and plc is None:
+                        break
             finally:
+                interrupted.set()  # ends a simulated PLC after its current cycle
+                if plc is not None:
+                    plc.join()
                 station.stop()
     return summary
+
+
+def _start_plc(
+    options: DemoOptions, summary: DemoSummary, stop: threading.Event
+) -> threading.Thread:
+    """A simulated PLC in a thread: triggers each part as its photo-eye would."""
+    schedule = photo_eye_schedule(options.video)
+    if options.parts is not None:
+        schedule = schedule[: options.parts]
+    plan = SimulationPlan(cycles=len(schedule), schedule_s=schedule, result_timeout_s=2.0)
+
+    def run() -> None:
+        try:
+            report = simulate("127.0.0.1", options.plc_port, plan=plan, stop=stop)
+            summary.plc = report.as_json()
+        except InspectorError as exc:
+            summary.plc = {"error": str(exc)}
+
+    thread = threading.Thread(target=run, name="simulated-plc", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from inspector.sinks.store import ImageArchive, InspectionLog, open_log
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
 from inspector.trigger.base import open_trigger
 from inspector.types import Frame
+from inspector.vision.parts import PartLocator
 
 __all__ = ["StationParts", "build_station", "open_model"]
 
@@ -101,8 +102,9 @@ def build_station(
         config_hash=config_hash(config),
     )
     plc_parts = {"hot_sinks": (link.result_sink,), "monitors": (link.monitor,)} if link else {}
+    locate = PartLocator(config.locate) if config.locate else None
     station = Station(
-        Pipeline(trigger, detector, judge, identity, **plc_parts),
+        Pipeline(trigger, detector, judge, identity, locate=locate, **plc_parts),
         capture_factory,
         runners,
         StationOptions(

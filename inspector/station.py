@@ -33,6 +33,7 @@ from inspector.types import (
     Frame,
     Inspection,
     Judgement,
+    Region,
     StageTimes,
     TriggerEvent,
     Verdict,
@@ -102,6 +103,7 @@ class Pipeline:
     identity: RecordIdentity
     hot_sinks: tuple[HotSink, ...] = ()
     monitors: tuple[StationMonitor, ...] = ()
+    locate: Callable[[np.ndarray], Region | None] | None = None  # for region-less triggers
 
 
 @dataclass(frozen=True)
@@ -353,13 +355,20 @@ class Station:
                 )
             )
             return
-        image = event.region.crop(frame.image) if event.region else frame.image
+        region = event.region
+        if region is None and self.pipeline.locate is not None:
+            region = self.pipeline.locate(frame.image)
+            if region is None:
+                judgement = no_decision("no part in view")
+                self._publish(self._record(event, frame, None, judgement, capture=times_capture))
+                return
+        image = region.crop(frame.image) if region else frame.image
         t_detect = time.monotonic()
         detections = self.pipeline.detector.detect(image)
         t_detected = time.monotonic()
-        if event.region is not None and len(detections):
-            detections.xyxy[:, 0::2] += event.region.x0
-            detections.xyxy[:, 1::2] += event.region.y0
+        if region is not None and len(detections):
+            detections.xyxy[:, 0::2] += region.x0
+            detections.xyxy[:, 1::2] += region.y0
         judgement = self.pipeline.judge(detections)
         record = self._record(
             event,
@@ -369,7 +378,7 @@ class Station:
             capture=times_capture,
             detect=(t_detect, t_detected),
         )
-        record.region = event.region
+        record.region = region
         if record.times.judged > event.deadline:
             late = (record.times.judged - event.deadline) * 1000
             record.judgement = no_decision(f"late: deadline missed by {late:.0f} ms")

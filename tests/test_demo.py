@@ -72,3 +72,23 @@ def test_missing_recording_is_one_clear_line(tmp_path):
     assert result.returncode == 1
     assert "none.mp4: demo recording not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_demo_with_a_simulated_plc_closes_the_loop():
+    lines = demo("--plc", "--plc-port", str(free_port()), "--parts", "4")
+    parts, summary = lines[:-1], lines[-1]
+    assert [p["origin"] for p in parts] == ["plc"] * 4
+    plc = summary["plc"]
+    assert plc["cycles"] == 4
+    assert plc["pass"] + plc["fail"] + plc["no_decision"] == 4
+    assert (plc["missed_triggers"], plc["id_mismatches"], plc["unearned_pass"]) == (0, 0, 0)
+    # the PLC's verdicts are the station's
+    assert plc["pass"] == sum(p["verdict"] == "PASS" for p in parts)

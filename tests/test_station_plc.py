@@ -19,8 +19,12 @@ from tests.conftest import shipped_model
 def plc_station(tmp_path: Path, deadline_ms: float = 1000.0):
     cfg = parse_config(
         {
-            "camera": {"kind": "folder", "path": str(write_folder(tmp_path / "f", 20)),
-                       "fps": 30, "loop": True},
+            "camera": {
+                "kind": "folder",
+                "path": str(write_folder(tmp_path / "f", 20)),
+                "fps": 30,
+                "loop": True,
+            },
             "trigger": {"kind": "plc", "deadline_ms": deadline_ms},
             "model": {"path": str(shipped_model("magnetic-tile"))},
             "judge": {"min_confidence": 0.5},
@@ -76,5 +80,11 @@ def test_missed_deadline_reaches_the_plc_as_fail_ffff(tmp_path: Path):
 
 def test_plc_trigger_needs_the_plc_enabled(tmp_path: Path):
     with pytest.raises(ConfigError, match="trigger.kind 'plc' needs plc.enabled: true"):
-        parse_config({"camera": {"kind": "folder", "path": "f"}, "trigger": {"kind": "plc"},
-                      "model": {"path": "m.onnx"}}, "test")
+        parse_config(
+            {
+                "camera": {"kind": "folder", "path": "f"},
+                "trigger": {"kind": "plc"},
+                "model": {"path": "m.onnx"},
+            },
+            "test",
+        )

@@ -142,8 +142,13 @@ class SimulationPlan:
     heartbeat_period_s: float = 0.1  # PLC_HEARTBEAT +1 this often
     poll_interval_s: float = 0.002  # between status reads while waiting (0: back to back)
     connect_timeout_s: float = 1.0
+    # trigger times (s after the run starts) instead of a rate: a PLC whose photo-eye
+    # sees parts arrive; `cycles` must equal its length
+    schedule_s: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.schedule_s is not None and self.cycles != len(self.schedule_s):
+            raise ConfigError("simulate: a schedule needs cycles equal to its length")
         if (self.cycles is None) == (self.duration_s is None):
             raise ConfigError("simulate: give either cycles or duration_s, not both or neither")
         if self.cycles is not None and self.cycles < 1:
@@ -345,6 +350,8 @@ class PlcSimulator:
         failed_reconnects = 0
         try:
             while not self._finished(len(report.results), start, stop):
+                if plan.schedule_s is not None:
+                    next_start = start + plan.schedule_s[len(report.results)]
                 self._idle_until(next_start)
                 cycle_start = self._clock()
                 next_start = cycle_start + 1.0 / plan.rate_hz
