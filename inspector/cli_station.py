@@ -193,6 +193,9 @@ def bench_command(
     raw_iterations: Annotated[int, typer.Option(help="Raw inference calls timed.")] = 300,
     pipeline_parts: Annotated[int, typer.Option(help="Parts for throughput.")] = 300,
     latency_parts: Annotated[int, typer.Option(help="Parts for paced latency.")] = 150,
+    plc_cycles: Annotated[
+        int, typer.Option(help="Also measure the PLC handshake over this many cycles (0: no).")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -208,6 +211,7 @@ def bench_command(
         raw_iterations=raw_iterations,
         pipeline_parts=pipeline_parts,
         latency_parts=latency_parts,
+        plc_cycles=plc_cycles,
     )
     doc = run_bench(options)
     if as_json:

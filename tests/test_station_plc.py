@@ -79,7 +79,7 @@ def test_missed_deadline_reaches_the_plc_as_fail_ffff(tmp_path: Path):
 
 
 def test_plc_trigger_needs_the_plc_enabled(tmp_path: Path):
-    with pytest.raises(ConfigError, match="trigger.kind 'plc' needs plc.enabled: true"):
+    with pytest.raises(ConfigError, match=r"trigger.kind .plc. needs plc.enabled: true"):
         parse_config(
             {
                 "camera": {"kind": "folder", "path": "f"},
