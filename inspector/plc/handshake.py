@@ -77,6 +77,9 @@ class TriggerRequest:
     t_edge: float  # the handshake's clock (time.monotonic by default)
 
 
+DEADLINE_GRACE_S = 0.05  # the station's own late NO_DECISION comes first when it can
+
+
 @dataclass(slots=True)
 class HandshakeCounters:
     triggers: int = 0
@@ -87,6 +90,7 @@ class HandshakeCounters:
     undefined_control_writes: int = 0
     stale_heartbeats: int = 0
     error_resets: int = 0
+    expired_results: int = 0
 
 
 TriggerListener = Callable[[TriggerRequest], None]
@@ -103,6 +107,9 @@ class Handshake:
         if plc_heartbeat_timeout_s < 0 or math.isnan(plc_heartbeat_timeout_s):
             raise PlcError(f"plc_heartbeat_timeout_s must be >= 0, got {plc_heartbeat_timeout_s}")
         self.plc_heartbeat_timeout_s = plc_heartbeat_timeout_s  # 0: no watchdog
+        # trigger edge -> result budget; past it (plus a grace for the station's own
+        # NO_DECISION) the handshake answers FAIL 0xFFFF itself: a hung pipeline is a reject
+        self.result_deadline_s = 0.0  # 0: no deadline watchdog
         self._clock = clock
         self._changed = threading.Condition(threading.Lock())
         self._block = StationBlock()
@@ -214,8 +221,10 @@ class Handshake:
             listener(request)  # outside the lock: the listener may read the handshake
 
     def check(self) -> None:
-        """Watchdog tick from the transport's own thread: a stale PLC heartbeat latches."""
+        """Watchdog tick from the transport's own thread: a stale PLC heartbeat latches;
+        a trigger unanswered past its deadline is answered FAIL 0xFFFF."""
         now = self._clock()
+        self._expire_result(now)
         with self._changed:
             seen = self._plc_heartbeat_at
             if (
@@ -232,7 +241,39 @@ class Handshake:
             "PLC heartbeat stale for %.1f s: ERROR until ERROR_RESET", self.plc_heartbeat_timeout_s
         )
 
+    def _expire_result(self, now: float) -> None:
+        with self._changed:
+            pending = self._pending
+            if (
+                pending is None
+                or self.result_deadline_s <= 0
+                or now - pending.t_edge <= self.result_deadline_s + DEADLINE_GRACE_S
+            ):
+                return
+            self._pending = None
+            self._counters.expired_results += 1
+            self._commit_no_decision(pending, now)
+        log.warning(
+            "no result for PLC trigger %d within %.0f ms: answered FAIL 0xFFFF",
+            pending.trigger_id,
+            self.result_deadline_s * 1000,
+        )
+
     # ---------------------------------------------------------------- internals (locked)
+
+    def _commit_no_decision(self, pending: TriggerRequest, now: float) -> None:
+        flags = (self._flags & ~(RESULT_FLAGS | Status.BUSY)) | Status.RESULT_VALID | Status.FAIL
+        self._flags = flags ^ Status.INSPECTION_COMPLETE
+        block = self._block
+        self._commit(
+            trigger_id_echo=pending.trigger_id,
+            result_code=RESULT_NO_DECISION,
+            defect_count=0,
+            max_score=0,
+            part_count=(block.part_count + 1) & U32_MAX,
+            fail_count=(block.fail_count + 1) & U32_MAX,
+            proc_ms=min(round((now - pending.t_edge) * 1000), U16_MAX),
+        )
 
     def _note_control(self, block: ControlBlock, previous: ControlBlock, now: float) -> None:
         if block.plc_heartbeat != previous.plc_heartbeat:

@@ -28,6 +28,7 @@ class PlcLink:
         self.monitor = PlcHealthMonitor(self.handshake)
 
     def trigger(self, deadline_ms: float) -> PlcTrigger:
+        self.handshake.result_deadline_s = deadline_ms / 1000.0
         return PlcTrigger(self.handshake, deadline_ms)
 
     def close(self) -> None:

@@ -219,6 +219,9 @@ class PlcProgram:
         self.trigger(trigger_id)
         self.wait_status(Status.TRIGGER_ACK)
         self.drop_bits(Control.TRIGGER)
+        # as a PLC program does: TRIGGER_ACK drops before the result is awaited (in client
+        # mode the station sees the drop on its next poll)
+        self.wait_status(Status.BUSY, Status.TRIGGER_ACK)
         station.answer(station.next_event(), verdict)
         result = self.wait_status(Status.RESULT_VALID)
         self.acknowledge()

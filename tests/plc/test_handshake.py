@@ -524,3 +524,20 @@ def test_plc_trigger_builds_events_and_gates_ready():
     assert event.frame is None
     serial = trigger.event_for(TriggerRequest(1, 4_000_000_000, 5.0))
     assert serial.part_serial == "4000000000"
+
+
+@pytest.mark.parametrize(("waited_s", "expired"), [(0.5, False), (0.56, True)])
+def test_a_trigger_unanswered_past_its_deadline_is_answered_fail_ffff(waited_s, expired):
+    rig = Rig(timeout_s=0.0)
+    rig.hs.result_deadline_s = 0.5  # plus a 50 ms grace for the station's own answer
+    run(rig, [healthy, *trigger(7), wait(waited_s)])
+    block = rig.hs.snapshot()
+    assert (S.RESULT_VALID in block.status) is expired
+    if not expired:
+        return
+    assert S.FAIL in block.status and S.PASS not in block.status
+    assert (block.result_code, block.trigger_id_echo) == (RESULT_NO_DECISION, 7)
+    assert rig.hs.counters().expired_results == 1
+    run(rig, [publish(Verdict.PASS, 7)])  # the hung worker answers at last: too late
+    assert rig.published == [False]
+    assert S.PASS not in rig.hs.snapshot().status
