@@ -14,6 +14,7 @@ from pathlib import Path
 
 from inspector.errors import InspectorError
 from inspector.plc.config import PlcClientConfig, PlcConfig, PlcTriggerConfig
+from inspector.plc.handshake import DEADLINE_GRACE_S
 from inspector.plc.registers import (
     PLC_BLOCK_START,
     PROTOCOL_VERSION,
@@ -41,6 +42,7 @@ PORT = _default(PlcConfig, "port")
 UNIT_ID = _default(PlcConfig, "unit_id")
 HEARTBEAT_TIMEOUT_S = _default(PlcConfig, "plc_heartbeat_timeout_s")
 DEADLINE_MS = _default(PlcTriggerConfig, "deadline_ms")
+GRACE_MS = DEADLINE_GRACE_S * 1000
 CLIENT_POLL_S = _default(PlcClientConfig, "poll_interval_s")
 
 
@@ -268,9 +270,11 @@ def _timeouts() -> str:
 {_timeout_table()}
 - **Deadline.** A part the station cannot judge in time (no frame, queue overrun, late
   verdict, internal error) is published as FAIL with RESULT_CODE 0x{RESULT_NO_DECISION:04X},
-  which rejects it. The verdict is published when the inspection ends: a pipeline that
-  hangs publishes nothing, and its HEARTBEAT stops. So the PLC needs its own result
-  timeout (the deadline plus a margin for the network) and rejects on it.
+  which rejects it. If the pipeline hangs and publishes nothing, the handshake itself
+  answers the pending trigger the same way {GRACE_MS:.0f} ms after the deadline, from the
+  Modbus side's own watchdog; a result that arrives later is discarded. The PLC should
+  still keep its own result timeout (the deadline plus a margin for the network) and
+  reject on it: a station that is gone answers nothing.
 - **PLC heartbeat watchdog.** Change PLC_HEARTBEAT (HR
   {_hr(HoldingRegister.PLC_HEARTBEAT)}) regularly, e.g. +1 every 100 ms. The watchdog arms
   once the station has seen the value change; a PLC that never writes it is not watched
