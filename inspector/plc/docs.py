@@ -25,13 +25,14 @@ from inspector.plc.registers import (
     Status,
     register_map_markdown,
 )
+from inspector.station import TICK_S
 from inspector.types import RESULT_NO_DECISION
 
 __all__ = ["DEFAULT_OUTPUT", "plc_markdown", "timing_diagram", "write_plc_docs"]
 
 DEFAULT_OUTPUT = Path("docs/plc.md")
 SEGMENT = 5  # characters per phase of the timing diagram
-STATION_TICK_S = 0.1  # inspector.station.TICK_S: HEARTBEAT advances at least this often
+STATION_TICK_S = TICK_S  # HEARTBEAT advances at least this often
 
 
 def _default(model: type, name: str) -> object:
