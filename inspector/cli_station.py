@@ -74,6 +74,13 @@ def setup_logging(as_json: bool, level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """pymodbus logs each transport event (a bind failure, a PLC that hung up) with
+    hex dumps; the PLC link reports the ones that matter in one line of its own."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 @app.command("run")
@@ -136,6 +143,7 @@ def demo_command(
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO, DemoOptions, run_demo
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    quiet_libraries()
     options = DemoOptions(
         video=video or DEMO_VIDEO,
         model=model or DEMO_MODEL,
@@ -203,6 +211,7 @@ def bench_command(
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    quiet_libraries()
     options = BenchOptions(
         model=model or DEMO_MODEL,
         video=video or DEMO_VIDEO,

@@ -179,3 +179,20 @@ def test_a_video_that_stops_mid_stream_ends_cleanly(tmp_path: Path):
     assert result.returncode in (0, 3), result.stderr
     assert "Traceback" not in result.stderr
     assert 5 <= len(result.stdout.splitlines()) <= 40
+
+
+def test_plc_port_already_in_use_is_a_start_up_error(tmp_path: Path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(
+            tmp_path, trigger={"kind": "plc"}, plc={"enabled": True, "port": port}
+        )
+        result = inspector("run", "--config", str(config))
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
