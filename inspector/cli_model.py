@@ -89,6 +89,9 @@ def export_command(
     half: Annotated[bool, typer.Option(help="FP16 weights.")] = False,
     int8: Annotated[bool, typer.Option(help="INT8 quantisation (needs --calib-data).")] = False,
     calib_data: Annotated[Path | None, typer.Option(help="data.yaml for INT8.")] = None,
+    end2end: Annotated[
+        bool, typer.Option(help="NMS-free head where the model has one (YOLO26, YOLOv10).")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
 ) -> None:
     """Export weights for a runtime and write a model card beside the result."""
@@ -101,6 +104,7 @@ def export_command(
         half=half,
         int8=int8,
         calib_data=calib_data,
+        end2end=end2end,
         force=force,
     )
     model_path, card = export_model(request)

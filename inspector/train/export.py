@@ -38,6 +38,7 @@ class ExportRequest:
     half: bool = False
     int8: bool = False
     calib_data: Path | None = None
+    end2end: bool = False  # the NMS-free head (YOLO26, YOLOv10): output (1, N, 6)
     force: bool = False
 
 
@@ -85,6 +86,8 @@ def export_model(request: ExportRequest) -> tuple[Path, Path]:
         args["imgsz"] = request.imgsz
     if request.int8:
         args.update(int8=True, data=str(request.calib_data))
+    if request.end2end:
+        args["nms"] = False  # Ultralytics 8.4: nms=False selects the one-to-one head
     if request.format == "engine":
         args["device"] = 0
     produced = Path(model.export(**args))

@@ -114,3 +114,56 @@ def test_engine_export_says_tensorrt_is_missing(tiny_run: Path):
     assert result.returncode != 0
     assert "needs TensorRT and an NVIDIA GPU" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def end2end_model(tiny_run: Path) -> Path:
+    """A YOLO26 model: its ONNX export has the end-to-end (1, N, 6) head, no NMS."""
+    result = inspector(
+        "train",
+        "--data",
+        str(tiny_run / "ds" / "data.yaml"),
+        "--model",
+        "yolo26n.yaml",
+        "--epochs",
+        "1",
+        "--imgsz",
+        "64",
+        "--batch",
+        "4",
+        "--project",
+        str(tiny_run / "runs"),
+        "--name",
+        "e2e",
+        "--no-export",
+        cwd=tiny_run,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    weights = tiny_run / "runs" / "e2e" / "weights" / "best.pt"
+    export = inspector("export", "--weights", str(weights), "--end2end", "--force")
+    assert export.returncode == 0, export.stderr[-2000:]
+    return weights.with_suffix(".onnx")
+
+
+def test_end2end_layout_decodes_like_ultralytics(end2end_model: Path, small_tiles: Path):
+    import cv2
+    import numpy as np
+
+    from inspector.detect import DecodeParams
+    from inspector.detect.yolo import Layout
+    from inspector.train.offline import import_ultralytics
+
+    reference = import_ultralytics().YOLO(str(end2end_model), task="detect")
+    compared = 0
+    with open_detector(end2end_model, params=DecodeParams(conf=0.001)) as detector:
+        assert detector.layout is Layout.END2END
+        for image in sorted(small_tiles.glob("*/*.jpg"))[:6]:
+            frame = cv2.imread(str(image))
+            ours = detector.detect(frame)
+            theirs = reference.predict(frame, conf=0.001, verbose=False, device="cpu")[0].boxes
+            assert len(ours) == len(theirs), image.name
+            order = np.argsort(-ours.score, kind="stable")
+            assert np.abs(ours.xyxy[order] - theirs.xyxy.numpy()).max(initial=0) <= 1.0
+            assert ours.class_id[order].tolist() == theirs.cls.numpy().astype(int).tolist()
+            compared += len(ours)
+    assert compared > 0, "no detections to compare: the test would prove nothing"
