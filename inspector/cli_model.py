@@ -127,6 +127,9 @@ def eval_command(
     max_escape: Annotated[
         float | None, typer.Option(help="Pick the threshold: lowest false-reject at escape<=X.")
     ] = None,
+    cv_folds: Annotated[
+        int, typer.Option(help="With --max-escape: cross-validate the threshold rule.")
+    ] = 0,
     save_card: Annotated[
         bool, typer.Option(help="Record these metrics (and threshold) in the model card.")
     ] = False,
@@ -153,6 +156,7 @@ def eval_command(
         names=tuple(names.split(",")) if names else None,
         imgsz=imgsz,
         stride=stride,
+        cv_folds=cv_folds,
     )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("evaluating", total=None)
@@ -186,6 +190,14 @@ def _print_eval(doc: dict) -> None:
             f"{_interval(doc['escape_rate_ci95'])})  false reject "
             f"{doc['false_reject_rate']:.1%} ({doc['false_rejects']}/{doc['good_parts']}, "
             f"95% CI {_interval(doc['false_reject_rate_ci95'])})"
+        )
+    if "cross_validation" in doc:
+        cv = doc["cross_validation"]
+        console.print(
+            f"threshold rule cross-validated over {cv['folds']} folds: escape "
+            f"{cv['escape_rate']:.1%} ({_interval(cv['escape_rate_ci95'])}), false reject "
+            f"{cv['false_reject_rate']:.1%} ({_interval(cv['false_reject_rate_ci95'])}), "
+            f"thresholds {cv['thresholds']}"
         )
 
 

@@ -10,7 +10,12 @@ from typing import Any
 from inspector.data.yolo import load_dataset
 from inspector.detect.base import DecodeParams, ModelOverrides, open_detector
 from inspector.errors import InspectorError
-from inspector.evaluate.passfail import OperatingPoint, choose_threshold, operating_point
+from inspector.evaluate.passfail import (
+    OperatingPoint,
+    choose_threshold,
+    cross_validate_threshold,
+    operating_point,
+)
 from inspector.evaluate.runner import EvalReport, evaluate
 from inspector.modelcard import PassFail, load_card, save_card
 
@@ -34,6 +39,7 @@ class EvalOptions:
     names: tuple[str, ...] | None = None
     imgsz: int | None = None
     stride: int | None = None
+    cv_folds: int = 0  # with max_escape: cross-validate the threshold rule
 
 
 def run_eval(
@@ -53,8 +59,16 @@ def run_eval(
         report = evaluate(detector, spec, options.split, on_image)
     point = _operating_point(options, report, card) if options.pass_fail else None
     doc = report.as_json(point)
+    cv = None
+    if options.cv_folds:
+        if options.max_escape is None:
+            raise InspectorError("--cv-folds cross-validates --max-escape: give both")
+        cv = cross_validate_threshold(
+            report.part_score, report.defective, options.max_escape, options.cv_folds
+        )
+        doc["cross_validation"] = cv
     if options.save_card:
-        _record(options, report, point)
+        _record(options, report, point, cv)
     return doc
 
 
@@ -72,7 +86,12 @@ def _operating_point(options: EvalOptions, report: EvalReport, card) -> Operatin
     return operating_point(report.part_score, report.defective, threshold)
 
 
-def _record(options: EvalOptions, report: EvalReport, point: OperatingPoint | None) -> None:
+def _record(
+    options: EvalOptions,
+    report: EvalReport,
+    point: OperatingPoint | None,
+    cv: dict[str, object] | None,
+) -> None:
     card = load_card(options.model)
     if card is None:
         raise InspectorError(f"{options.model}: no model card to update (export writes one)")
@@ -93,5 +112,6 @@ def _record(options: EvalOptions, report: EvalReport, point: OperatingPoint | No
             max_escape=options.max_escape,
             split=report.split,
             images=report.images,
+            cross_validation=cv,
         )
     save_card(card, options.model)

@@ -99,3 +99,24 @@ def test_wilson_interval(hits, total, low, high):
     from inspector.evaluate.passfail import wilson_interval
 
     assert wilson_interval(hits, total) == pytest.approx((low, high), abs=1e-3)
+
+
+def test_cross_validated_threshold_rule():
+    from inspector.evaluate.passfail import cross_validate_threshold
+
+    rng = np.random.default_rng(0)
+    defective = np.arange(200) < 60
+    # defective parts score high, good ones low, with some overlap
+    scores = np.where(defective, rng.uniform(0.3, 1.0, 200), rng.uniform(0.0, 0.5, 200))
+    cv = cross_validate_threshold(scores, defective, max_escape=0.05, folds=5)
+    assert cv["folds"] == 5 and len(cv["thresholds"]) == 5
+    assert 0.0 <= cv["escape_rate"] <= 0.2
+    assert 0.0 < cv["false_reject_rate"] < 0.6
+    assert cv["escape_rate_ci95"][0] <= cv["escape_rate"] <= cv["escape_rate_ci95"][1]
+
+
+def test_cross_validation_needs_two_folds():
+    from inspector.evaluate.passfail import cross_validate_threshold
+
+    with pytest.raises(InspectorError, match="at least 2"):
+        cross_validate_threshold(SCORES, DEFECTIVE, 0.05, folds=1)
