@@ -8,12 +8,9 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from inspector.sinks.base import Sink
-from inspector.types import Inspection, Verdict
+from inspector.types import Inspection
 
 __all__ = ["ConsoleSink", "record_json"]
-
-COLOURS = {Verdict.PASS: "green", Verdict.FAIL: "red", Verdict.NO_DECISION: "yellow"}
-
 
 def record_json(record: Inspection, names: tuple[str, ...]) -> dict[str, Any]:
     """The JSON form of a record (demo --json, and later MQTT results)."""

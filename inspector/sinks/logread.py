@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import ConfigError, DataError, OutputExistsError
-from inspector.sinks.store import COLUMNS, check_schema
+from inspector.sinks.store import COLUMNS, check_schema, closed_on_error
 
 __all__ = [
     "CSV_COLUMNS",
@@ -46,17 +46,8 @@ def open_log_readonly(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise DataError(f"{path}: cannot open inspection log ({exc})") from None
-    try:
+    with closed_on_error(conn, path):
         check_schema(conn, path)
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        raise DataError(f"{path}: cannot read inspection log ({exc})") from None
-    except sqlite3.DatabaseError:
-        conn.close()
-        raise DataError(f"{path}: not an SQLite database") from None
-    except DataError:
-        conn.close()
-        raise
     conn.row_factory = sqlite3.Row
     return conn
 

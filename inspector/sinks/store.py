@@ -123,11 +123,19 @@ def open_log(path: Path) -> sqlite3.Connection:
         raise DataError(f"{path.parent}: cannot create log folder ({exc.strerror})") from None
     # The sink thread, not the opener, uses the connection; explicit BEGIN/COMMIT only.
     conn = _connect(path, check_same_thread=False, isolation_level=None)
-    try:
+    with closed_on_error(conn, path):
         # Schema first: someone else's database must be refused before WAL changes it.
         _ensure_schema(conn, path)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+@contextlib.contextmanager
+def closed_on_error(conn: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Opening a log that fails closes the connection and names the file in one line."""
+    try:
+        yield
     except sqlite3.OperationalError as exc:
         conn.close()
         raise DataError(f"{path}: cannot open inspection log ({exc})") from None
@@ -137,7 +145,6 @@ def open_log(path: Path) -> sqlite3.Connection:
     except DataError:
         conn.close()
         raise
-    return conn
 
 
 def _connect(database: str | Path, **options: Any) -> sqlite3.Connection:
