@@ -60,7 +60,6 @@ def build_station(
     config: StationConfig,
     model: tuple[Detector, Judge] | None = None,
     extra_sinks: list[Sink] | None = None,
-    on_capture_state: Callable[[CaptureState, str], None] | None = None,
     max_pending_frames: int = 4,
 ) -> StationParts:
     """Open model (unless given), source, trigger and log, and wire the station."""
@@ -91,10 +90,10 @@ def build_station(
     reopen = (lambda: open_source(config.camera)) if source.live else None
     backoff = getattr(config.camera, "reconnect", None)
 
-    def capture_factory(on_frame: Callable[[Frame], None]) -> Capture:
-        return Capture(
-            source, pool, on_frame, reopen=reopen, backoff=backoff, on_state=on_capture_state
-        )
+    def capture_factory(
+        on_frame: Callable[[Frame], None], on_state: Callable[[CaptureState, str], None]
+    ) -> Capture:
+        return Capture(source, pool, on_frame, reopen=reopen, backoff=backoff, on_state=on_state)
 
     identity = RecordIdentity(
         model_id=config.model.path.name,

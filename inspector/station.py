@@ -197,7 +197,9 @@ class Station:
     def __init__(
         self,
         pipeline: Pipeline,
-        capture_factory: Callable[[Callable[[Frame], None]], Capture],
+        capture_factory: Callable[
+            [Callable[[Frame], None], Callable[[CaptureState, str], None]], Capture
+        ],
         sinks: list[SinkRunner],
         options: StationOptions | None = None,
     ) -> None:
@@ -215,7 +217,7 @@ class Station:
         self._seq = itertools.count(1)
         self._stopping = threading.Event()
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
-        self.capture = capture_factory(self._on_frame)
+        self.capture = capture_factory(self._on_frame, self._on_capture_state)
 
     # -- lifecycle
 
@@ -279,6 +281,22 @@ class Station:
             monitor(health)
 
     # -- capture thread
+
+    def _on_capture_state(self, state: CaptureState, message: str) -> None:
+        """A lost camera is a station fault until it is back."""
+        with self._state_lock:
+            current = self.state
+            if state in (CaptureState.RECONNECTING, CaptureState.FAILED):
+                new = StationState.FAULT
+            elif state is CaptureState.RUNNING and current is StationState.FAULT:
+                new = StationState.READY
+            else:
+                return
+            if new is current or new not in ALLOWED[current]:
+                return
+            self.state = new
+        level = logging.WARNING if new is StationState.FAULT else logging.INFO
+        log.log(level, "station %s: %s", new.value, message)
 
     def _on_frame(self, frame: Frame) -> None:
         if not self.trigger.frame_driven:

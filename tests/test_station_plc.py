@@ -88,3 +88,62 @@ def test_plc_trigger_needs_the_plc_enabled(tmp_path: Path):
             },
             "test",
         )
+
+
+def test_a_lost_camera_faults_the_station_and_the_plc_sees_error():
+    """A live camera unplugs: the station goes FAULT, the PLC sees ERROR (camera) and
+    no READY; the capture reconnects with backoff and everything comes back."""
+    from inspector.camera import Capture, FramePool, SourceLost
+    from inspector.config import Backoff, JudgeConfig
+    from inspector.detect import open_detector
+    from inspector.judge import Judge
+    from inspector.plc.handshake import Handshake
+    from inspector.plc.registers import ErrorCode
+    from inspector.plc.trigger import PlcHealthMonitor
+    from inspector.station import Pipeline, RecordIdentity, Station, StationState
+    from inspector.trigger.manual import ManualTrigger
+    from tests.camera.test_capture import FakeLiveCamera  # a camera that cannot exist here
+
+    handshake = Handshake()
+    handshake.set_trigger_listener(lambda request: None)
+    camera = FakeLiveCamera(frames_before_loss=30)
+    attempts: list[int] = []
+
+    def reopen():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise SourceLost("fake camera: still unplugged")
+        return FakeLiveCamera(None)
+
+    def capture_factory(on_frame, on_state):
+        pool = FramePool(camera.frame_shape, 8)
+        return Capture(
+            camera,
+            pool,
+            on_frame,
+            reopen=reopen,
+            backoff=Backoff(initial_s=0.2, max_s=0.4),
+            on_state=on_state,
+        )
+
+    detector = open_detector(shipped_model("magnetic-tile"))
+    judge = Judge(detector.info.names, JudgeConfig(min_confidence=0.5), None)
+    pipeline = Pipeline(
+        ManualTrigger(1000),
+        detector,
+        judge,
+        RecordIdentity("m", "sha", "cfg"),
+        monitors=(PlcHealthMonitor(handshake),),
+    )
+    station = Station(pipeline, capture_factory, sinks=[])
+    station.start()
+    try:
+        assert wait_until(lambda: station.state is StationState.FAULT, timeout=10)
+        assert wait_until(lambda: handshake.snapshot().error_code == ErrorCode.CAMERA)
+        assert Status.READY not in handshake.snapshot().status
+        assert wait_until(lambda: station.state is StationState.READY, timeout=10)
+        assert wait_until(lambda: Status.READY in handshake.snapshot().status)
+        assert handshake.snapshot().error_code == ErrorCode.NONE
+        assert len(attempts) == 3
+    finally:
+        station.stop()

@@ -12,6 +12,7 @@ from inspector.types import Inspection
 
 __all__ = ["ConsoleSink", "record_json"]
 
+
 def record_json(record: Inspection, names: tuple[str, ...]) -> dict[str, Any]:
     """The JSON form of a record (demo --json, and later MQTT results)."""
     defects = record.judgement.defects
