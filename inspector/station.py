@@ -244,6 +244,9 @@ class Station:
         while not self._stopping.is_set():
             if self.capture.state in (CaptureState.ENDED, CaptureState.FAILED):
                 self.capture.join()
+                # no frame will come: an interval trigger must stop adding parts, or the
+                # queue would never drain
+                self.trigger.stop()
                 self._events.join()
                 return True
             if end is not None and time.monotonic() >= end:
