@@ -236,7 +236,10 @@ class Station:
         self._worker.start()
         self.trigger.start(self._submit)
         self.capture.start()
-        self.set_state(StationState.READY)
+        with self._state_lock:  # unless the camera already faulted
+            if self.state is StationState.STARTING:
+                self.state = StationState.READY
+        log.info("station %s", self.state.value)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source has ended and every event is handled, or stop()."""
@@ -276,8 +279,8 @@ class Station:
     def health(self) -> StationHealth:
         state = self.capture.state
         camera = None if state is CaptureState.STARTING else state is CaptureState.RUNNING
-        log = all(runner.healthy for runner in self.sinks if runner.critical)
-        return StationHealth(camera=camera, model=True, log=log)
+        log_ok = all(runner.healthy for runner in self.sinks if runner.critical)
+        return StationHealth(camera=camera, model=True, log=log_ok)
 
     def _report(self, health: StationHealth) -> None:
         for monitor in self.pipeline.monitors:
