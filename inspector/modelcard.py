@@ -34,6 +34,7 @@ class PassFail(BaseModel):
     escape_rate_ci95: list[float] | None = Field(None, description="95% Wilson interval")
     false_reject_rate_ci95: list[float] | None = Field(None, description="95% Wilson interval")
     max_escape: float | None = Field(None, description="escape bound the threshold was chosen for")
+    data: str | None = Field(None, description="data.yaml these rates were measured on")
     split: str | None = Field(None, description="dataset split these rates were measured on")
     images: int | None = None
     cross_validation: dict[str, Any] | None = Field(

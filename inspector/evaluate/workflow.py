@@ -110,6 +110,7 @@ def _record(
             escape_rate_ci95=[round(v, 4) for v in point.escape_ci95],
             false_reject_rate_ci95=[round(v, 4) for v in point.false_reject_ci95],
             max_escape=options.max_escape,
+            data=str(options.data),
             split=report.split,
             images=report.images,
             cross_validation=cv,
