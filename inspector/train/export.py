@@ -119,13 +119,20 @@ def build_card(request: ExportRequest, model: Any, target: Path) -> ModelCard:
         source_weights_sha256=file_sha256(request.weights),
         architecture=str(train_args.get("model")) if train_args.get("model") else None,
         dataset={"data": str(train_args.get("data"))} if train_args.get("data") else {},
-        training={
-            k: train_args[k]
-            for k in ("epochs", "imgsz", "batch", "seed", "time")
-            if train_args.get(k) is not None
-        }
-        | {"best_epoch": ckpt.get("epoch")},
+        training=_training_summary(train_args, ckpt),
         metrics=metrics,
         runtime_versions=runtime_versions(),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def _training_summary(train_args: dict[str, Any], ckpt: dict[str, Any]) -> dict[str, Any]:
+    summary = {
+        k: train_args[k]
+        for k in ("model", "epochs", "imgsz", "batch", "seed", "time", "pretrained")
+        if train_args.get(k) is not None
+    }
+    epoch = ckpt.get("epoch")
+    if isinstance(epoch, int) and epoch >= 0:  # a finished run's stripped best.pt says -1
+        summary["epoch"] = epoch
+    return summary
