@@ -7,12 +7,12 @@ exercised in CI: there is no GPU here; deploy/jetson/README.md has the on-device
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from inspector.detect.base import DecodeParams, Detector, ModelInfo, ModelOverrides, file_sha256
+from inspector.detect.enginefile import split_engine_file
 from inspector.errors import ModelError
 
 try:
@@ -52,7 +52,7 @@ class TensorRtDetector(Detector):
     def open(
         cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
     ) -> TensorRtDetector:
-        metadata, blob = _split_engine_file(path)
+        metadata, blob = split_engine_file(path)
         engine = trt.Runtime(_LOGGER).deserialize_cuda_engine(blob)
         if engine is None:
             raise ModelError(f"{path}: not a TensorRT engine for this GPU and TensorRT version")
@@ -78,17 +78,3 @@ def _io_names(engine: trt.ICudaEngine) -> tuple[str, str]:
     if len(inputs) != 1 or not outputs:
         raise ModelError(f"engine has inputs {inputs} and outputs {outputs}; expected 1 and >=1")
     return inputs[0], outputs[0]
-
-
-def _split_engine_file(path: Path) -> tuple[dict[str, str], bytes]:
-    data = path.read_bytes()
-    length = int.from_bytes(data[:4], "little")
-    if 0 < length < len(data) - 4:
-        try:
-            meta = json.loads(data[4 : 4 + length].decode("utf-8"))
-            return {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}, data[
-                4 + length :
-            ]
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            pass
-    return {}, data
