@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 from inspector.config import StationConfig, parse_config
-from inspector.detect.base import DecodeParams, open_detector
+from inspector.detect.base import DecodeParams, ModelOverrides, open_detector
 from inspector.errors import DataError
 from inspector.factory import build_station
 from inspector.plc.simulate import SimulationPlan, simulate
@@ -44,6 +44,7 @@ class BenchOptions:
     video: Path
     backend: str = "onnxruntime"
     threads: int | None = None
+    imgsz: int | None = None
     raw_iterations: int = 300
     pipeline_parts: int = 300
     latency_parts: int = 150
@@ -80,7 +81,11 @@ def first_frame(video: Path) -> np.ndarray:
 def measure_raw(options: BenchOptions) -> dict[str, Any]:
     frame = first_frame(options.video)
     with open_detector(
-        options.model, options.backend, DecodeParams(conf=0.25), threads=options.threads
+        options.model,
+        options.backend,
+        DecodeParams(conf=0.25),
+        ModelOverrides(imgsz=options.imgsz),
+        threads=options.threads,
     ) as detector:
         tensor, geometry = detector.letterbox(frame)
         for _ in range(20):
@@ -118,6 +123,7 @@ def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
                 "path": str(options.model),
                 "backend": options.backend,
                 "threads": options.threads,
+                "imgsz": options.imgsz,
             },
             "judge": {"min_confidence": 0.25},
             "storage": {

@@ -198,6 +198,9 @@ def bench_command(
     ),
     video: Annotated[Path | None, typer.Option(help="Recording (default: the demo's).")] = None,
     threads: Annotated[int | None, typer.Option(help="Runtime CPU threads.")] = None,
+    imgsz: Annotated[
+        int | None, typer.Option(help="Input size, for a dynamic-input model (default: its own).")
+    ] = None,
     raw_iterations: Annotated[int, typer.Option(help="Raw inference calls timed.")] = 300,
     pipeline_parts: Annotated[int, typer.Option(help="Parts for throughput.")] = 300,
     latency_parts: Annotated[int, typer.Option(help="Parts for paced latency.")] = 150,
@@ -217,6 +220,7 @@ def bench_command(
         video=video or DEMO_VIDEO,
         backend=backend,
         threads=threads,
+        imgsz=imgsz,
         raw_iterations=raw_iterations,
         pipeline_parts=pipeline_parts,
         latency_parts=latency_parts,

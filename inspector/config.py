@@ -154,6 +154,12 @@ class ModelConfig(Section):
         "onnxruntime", description="Runtime that runs the model."
     )
     threads: int | None = Field(None, ge=1, description="Runtime CPU threads (None: runtime's).")
+    imgsz: int | None = Field(
+        None,
+        ge=32,
+        description="Square input size for a model with a dynamic input or without Ultralytics "
+        "metadata (None: the model's own).",
+    )
     conf: float | None = Field(
         None,
         gt=0,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from inspector.camera.base import open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
-from inspector.detect.base import DecodeParams, Detector, open_detector
+from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
 from inspector.errors import ConfigError
 from inspector.judge import Judge
 from inspector.modelcard import load_card
@@ -38,7 +38,12 @@ class StationParts:
 
 def open_model(config: StationConfig) -> tuple[Detector, Judge]:
     """Load the detector and compile the judge's rules (default threshold: the card's)."""
-    detector = open_detector(config.model.path, config.model.backend, threads=config.model.threads)
+    detector = open_detector(
+        config.model.path,
+        config.model.backend,
+        overrides=ModelOverrides(imgsz=config.model.imgsz),
+        threads=config.model.threads,
+    )
     card = load_card(config.model.path)
     card_threshold = card.pass_fail.threshold if card and card.pass_fail else None
     try:

@@ -1,0 +1,76 @@
+"""`inspector bench`: the figures it reports, on the shipped model and recording.
+
+Only what the figures mean is asserted (keys, counts, consistency); how fast they are
+is the benchmark's business, not a test's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import shipped_model
+
+SMALL = ["--raw-iterations", "5", "--pipeline-parts", "20", "--latency-parts", "10"]
+
+
+def bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "inspector", "bench", "--json", *SMALL, *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def report() -> dict:
+    result = bench("--plc-cycles", "30")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_reports_the_issue_keys(report: dict):
+    for key in ("raw_fps", "pipeline_fps", "latency_ms", "stages_ms", "backend", "model"):
+        assert key in report
+    assert report["backend"] == "onnxruntime"
+    assert set(report["latency_ms"]) == {"p50", "p99", "max"}
+    assert set(report["stages_ms"]) == {"queue", "detect", "judge"}
+
+
+def test_figures_are_consistent(report: dict):
+    latency = report["latency_ms"]
+    assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
+    assert report["raw_fps"] > 0 and report["pipeline_fps"] > 0
+    assert report["pipeline_over_raw"] == pytest.approx(
+        report["pipeline_fps"] / report["raw_fps"], abs=1e-3
+    )
+    assert report["parts"] == {"throughput": 10, "latency": 5}  # warm-up parts dropped
+    assert report["imgsz"] == [320, 320]
+
+
+def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
+    plc = report["plc"]
+    assert plc["cycles"] == 30
+    assert plc["unearned_pass"] == 0
+    assert plc["id_mismatches"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--video", "missing.mp4"], "missing.mp4: video not found"),
+        (["--model", "missing.onnx"], "missing.onnx: model file not found"),
+        (["--imgsz", "256"], "input is (320, 320) but metadata says (256, 256)"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], message: str):
+    if "--model" not in args:
+        args = [*args, "--model", str(shipped_model("magnetic-tile"))]
+    result = bench(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
