@@ -207,6 +207,9 @@ def bench_command(
     plc_cycles: Annotated[
         int, typer.Option(help="Also measure the PLC handshake over this many cycles (0: no).")
     ] = 0,
+    plc_poll_ms: Annotated[
+        float, typer.Option(help="The simulated PLC's status poll period, ms (0: back to back).")
+    ] = 1.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -225,6 +228,7 @@ def bench_command(
         pipeline_parts=pipeline_parts,
         latency_parts=latency_parts,
         plc_cycles=plc_cycles,
+        plc_poll_ms=plc_poll_ms,
     )
     doc = run_bench(options)
     if as_json:

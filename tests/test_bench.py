@@ -37,7 +37,8 @@ def test_reports_the_issue_keys(report: dict):
     for key in ("raw_fps", "pipeline_fps", "latency_ms", "stages_ms", "backend", "model"):
         assert key in report
     assert report["backend"] == "onnxruntime"
-    assert set(report["latency_ms"]) == {"p50", "p99", "max"}
+    for key in ("latency_ms", "raw_latency_ms", "raw_paced_latency_ms"):
+        assert set(report[key]) == {"p50", "p99", "max"}
     assert set(report["stages_ms"]) == {"queue", "detect", "judge"}
 
 
@@ -57,6 +58,7 @@ def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
     assert plc["cycles"] == 30
     assert plc["unearned_pass"] == 0
     assert plc["id_mismatches"] == 0
+    assert plc["plc_poll_ms"] == 1.0
 
 
 @pytest.mark.parametrize(
