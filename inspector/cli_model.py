@@ -93,6 +93,10 @@ def export_command(
         bool, typer.Option(help="NMS-free head where the model has one (YOLO26, YOLOv10).")
     ] = False,
     force: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+    note: Annotated[
+        list[str] | None,
+        typer.Option(help="A line for the card's notes, e.g. the training history (repeatable)."),
+    ] = None,
 ) -> None:
     """Export weights for a runtime and write a model card beside the result."""
     from inspector.train.export import ExportRequest, export_model
@@ -106,6 +110,7 @@ def export_command(
         calib_data=calib_data,
         end2end=end2end,
         force=force,
+        notes=tuple(note or ()),
     )
     model_path, card = export_model(request)
     console.print(f"exported: {model_path}\ncard: {card}")

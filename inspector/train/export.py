@@ -40,6 +40,7 @@ class ExportRequest:
     calib_data: Path | None = None
     end2end: bool = False  # the NMS-free head (YOLO26, YOLOv10): output (1, N, 6)
     force: bool = False
+    notes: tuple[str, ...] = ()  # for the card: what the weights alone do not say
 
 
 def output_path(weights: Path, fmt: str) -> Path:
@@ -122,6 +123,7 @@ def build_card(request: ExportRequest, model: Any, target: Path) -> ModelCard:
         training=_training_summary(train_args, ckpt),
         metrics=metrics,
         runtime_versions=runtime_versions(),
+        notes=list(request.notes),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
     )
 

@@ -158,12 +158,20 @@ def read_lines(stream, count: int, timeout_s: float = 60.0) -> list[str]:
     return buffer.decode().splitlines()
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # a test run started as a background job ignores SIGINT, and children inherit that
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_tail_follow_prints_new_rows_and_ctrl_c_ends_it(tmp_path: Path):
     db = tmp_path / "inspections.db"
     write_log(db, [PASS, FAIL])
     command = [sys.executable, "-m", "inspector", "log", "tail", "--db", str(db), "-n", "1"]
     follower = subprocess.Popen(
-        [*command, "--follow", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*command, "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     try:
         assert [json.loads(line)["seq"] for line in read_lines(follower.stdout, 1)] == [2]

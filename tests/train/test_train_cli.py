@@ -88,9 +88,14 @@ def test_nothing_is_overwritten_without_force(tiny_run: Path):
 
 def test_export_openvino_and_eval_through_it(tiny_run: Path):
     weights = tiny_run / "runs/tiny/weights/best.pt"
-    assert inspector("export", "--weights", str(weights), "--format", "openvino").returncode == 0
+    notes = ["continued from run A", "second line"]
+    export = inspector(
+        "export", "--weights", str(weights), "--format", "openvino", *_notes_args(notes)
+    )
+    assert export.returncode == 0, export.stderr[-2000:]
     folder = weights.with_name("best_openvino_model")
-    assert load_card(folder).format == "openvino"
+    card = load_card(folder)
+    assert (card.format, card.notes) == ("openvino", notes)
     result = inspector(
         "eval",
         "--model",
@@ -105,6 +110,10 @@ def test_export_openvino_and_eval_through_it(tiny_run: Path):
     doc = json.loads(result.stdout)
     assert doc["backend"] == "openvino"
     assert doc["images"] == 9
+
+
+def _notes_args(notes: list[str]) -> list[str]:
+    return [arg for line in notes for arg in ("--note", line)]
 
 
 def test_engine_export_says_tensorrt_is_missing(tiny_run: Path):
