@@ -44,7 +44,7 @@ from inspector.sinks.base import Sink
 from inspector.types import Inspection
 from inspector.versions import runtime_versions
 
-__all__ = ["BenchOptions", "run_bench"]
+__all__ = ["BenchOptions", "CpuTimes", "run_bench"]
 
 
 @dataclass(frozen=True)
@@ -239,11 +239,48 @@ def measure_plc(options: BenchOptions) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class CpuTimes:
+    """The host's CPU time counters (Linux /proc/stat): all of it, and what the
+    hypervisor stole for other guests. On a virtual machine stolen time comes in bursts
+    that no code of ours causes, so every figure says how much of it there was."""
+
+    total: int
+    steal: int
+
+    @classmethod
+    def now(cls) -> CpuTimes | None:
+        try:
+            ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        except (OSError, ValueError):
+            return None
+        return cls(sum(ticks), ticks[7]) if len(ticks) == 8 else None
+
+    def steal_fraction_since(self, before: CpuTimes | None) -> float | None:
+        if before is None or self.total <= before.total:
+            return None
+        return round((self.steal - before.steal) / (self.total - before.total), 3)
+
+
+def _leg(
+    name: str,
+    measure: Callable[[BenchOptions], dict[str, Any]],
+    options: BenchOptions,
+    steal: dict[str, float | None],
+) -> dict[str, Any]:
+    before = CpuTimes.now()
+    figures = measure(options)
+    after = CpuTimes.now()
+    steal[name] = after.steal_fraction_since(before) if after else None
+    return figures
+
+
 def run_bench(options: BenchOptions) -> dict[str, Any]:
     if not options.video.is_file():
         raise DataError(f"{options.video}: video not found")
-    raw = measure_raw(options)
-    pipeline = measure_pipeline(options)
+    steal: dict[str, float | None] = {}
+    raw = _leg("raw", measure_raw, options, steal)
+    pipeline = _leg("pipeline", measure_pipeline, options, steal)
     doc: dict[str, Any] = {
         "model": str(options.model),
         "backend": options.backend,
@@ -251,7 +288,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         **pipeline,
     }
     if options.plc_cycles:
-        doc |= measure_plc(options)
+        doc |= _leg("plc", measure_plc, options, steal)
+    doc["host_cpu_steal"] = steal
     if doc["pipeline_fps"]:
         doc["pipeline_over_raw"] = round(doc["pipeline_fps"] / doc["raw_fps"], 3)
     for key, raw_key in (

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from inspector.bench import CpuTimes
 from tests.conftest import shipped_model
 
 SMALL = ["--raw-iterations", "5", "--pipeline-parts", "20", "--latency-parts", "10"]
@@ -51,6 +52,24 @@ def test_figures_are_consistent(report: dict):
     )
     assert report["parts"] == {"throughput": 10, "latency": 5}  # warm-up parts dropped
     assert report["imgsz"] == [320, 320]
+
+
+def test_every_leg_says_how_much_cpu_the_host_stole(report: dict):
+    steal = report["host_cpu_steal"]
+    assert set(steal) == {"raw", "pipeline", "plc"}
+    assert all(v is None or 0.0 <= v <= 1.0 for v in steal.values())
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "fraction"),
+    [
+        (CpuTimes(1000, 100), CpuTimes(1400, 140), 0.1),
+        (CpuTimes(1000, 100), CpuTimes(1000, 100), None),  # no time passed
+        (None, CpuTimes(1000, 100), None),  # no /proc/stat at the start
+    ],
+)
+def test_steal_fraction(before, after, fraction):
+    assert after.steal_fraction_since(before) == fraction
 
 
 def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
