@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inspector.camera.base import open_source
+from inspector.camera.base import FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
@@ -66,12 +66,13 @@ def build_station(
     model: tuple[Detector, Judge] | None = None,
     extra_sinks: list[Sink] | None = None,
     max_pending_frames: int = 4,
+    source: FrameSource | None = None,
 ) -> StationParts:
-    """Open model (unless given), source, trigger and log, and wire the station."""
+    """Open model and source (unless given), trigger and log, and wire the station."""
     detector, judge = model or open_model(config)
     link = None
     try:
-        source = open_source(config.camera)
+        source = source or open_source(config.camera)
         link = open_plc(config.plc) if config.plc.enabled else None
         trigger = (
             link.trigger(config.trigger.deadline_ms)

@@ -47,9 +47,12 @@ def test_figures_are_consistent(report: dict):
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
     assert report["raw_fps"] > 0 and report["pipeline_fps"] > 0
-    assert report["pipeline_over_raw"] == pytest.approx(
-        report["pipeline_fps"] / report["raw_fps"], abs=1e-3
-    )
+    for ratio, fps in (
+        ("pipeline_over_raw", "pipeline_fps"),
+        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps"),
+    ):
+        assert report[fps] > 0
+        assert report[ratio] == pytest.approx(report[fps] / report["raw_fps"], abs=1e-3)
     assert report["parts"] == {"throughput": 10, "latency": 5}  # warm-up parts dropped
     assert report["imgsz"] == [320, 320]
 

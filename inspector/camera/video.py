@@ -21,6 +21,7 @@ __all__ = [
     "OpenCVSource",
     "VideoFileSource",
     "hide_credentials",
+    "valid_fps",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class VideoFileSource(FrameSource):
         if not ok:
             capture.release()
             raise DataError(f"{path}: the first frame cannot be decoded")
-        fps = _valid_fps(capture.get(cv2.CAP_PROP_FPS))
+        fps = valid_fps(capture.get(cv2.CAP_PROP_FPS))
         if config.pace == "realtime" and fps is None:
             capture.release()
             raise DataError(f"{path}: the file gives no frame rate; replay it with pace: fast")
@@ -178,7 +179,7 @@ class OpenCVSource(FrameSource):
             capture.release()
             raise DataError(f"{name}: opened but delivers no frames")
         _warn_if_mode_differs(name, probe.shape, config)
-        fps = _valid_fps(capture.get(cv2.CAP_PROP_FPS)) or config.fps
+        fps = valid_fps(capture.get(cv2.CAP_PROP_FPS)) or config.fps
         return cls(capture, name, probe.shape, fps)
 
     def read(self, out: np.ndarray | None = None) -> np.ndarray | None:
@@ -205,7 +206,7 @@ def _decode_image(path: Path) -> np.ndarray:
     return image
 
 
-def _valid_fps(value: float) -> float | None:
+def valid_fps(value: float) -> float | None:
     """OpenCV reports an unknown frame rate as 0 (or nonsense)."""
     return value if math.isfinite(value) and 0 < value < 1000 else None
 

@@ -1,0 +1,67 @@
+"""Frames held in memory: a stretch of a recording decoded once, replayed with no decoding.
+
+A camera driver (GigE Vision, USB3 Vision, V4L2) hands the station frames already
+decoded; a recording has to be decoded on the station's own cores first. `inspector
+bench` feeds the station from this source too, so that the pipeline's own cost can be
+told apart from the video decoder's. It is not a camera kind of `station.yaml`: it
+exists for measurement, and is handed to `build_station` ready-made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspector.camera.base import FrameSource, Pacer, deliver
+from inspector.camera.video import valid_fps
+from inspector.config import VideoCamera
+from inspector.errors import DataError
+
+__all__ = ["MemorySource"]
+
+
+class MemorySource(FrameSource):
+    """Replays `frames` in a loop, paced by `pacer`, copying each into the caller's buffer."""
+
+    kind = "memory"
+    live = False
+
+    def __init__(self, name: str, frames: Sequence[np.ndarray], fps: float | None, pacer: Pacer):
+        if not frames:
+            raise DataError(f"{name}: no frames to replay")
+        super().__init__(name, frames[0].shape, fps)
+        self._frames = frames
+        self._pacer = pacer
+        self._next = 0
+
+    @classmethod
+    def open(cls, config: VideoCamera, max_frames: int = 120) -> MemorySource:
+        """Decode the first `max_frames` frames of the recording `config` names; replay
+        them at its frame rate (pace: realtime) or as fast as they are asked for."""
+        path = Path(config.path)
+        capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+        fps = valid_fps(capture.get(cv2.CAP_PROP_FPS))
+        frames = []
+        while len(frames) < max_frames:
+            ok, image = capture.read()
+            if not ok:
+                break
+            frames.append(image)
+        capture.release()
+        if not frames:
+            raise DataError(f"{path}: no frame can be decoded")
+        if config.pace == "realtime" and fps is None:
+            raise DataError(f"{path}: the file gives no frame rate; replay it with pace: fast")
+        return cls(str(path), frames, fps, Pacer(fps if config.pace == "realtime" else None))
+
+    def read(self, out: np.ndarray | None = None) -> np.ndarray:
+        image = self._frames[self._next]
+        self._next = (self._next + 1) % len(self._frames)
+        self._pacer.wait()
+        return deliver(image, out, self.frame_shape, self.name)
+
+    def interrupt(self) -> None:
+        self._pacer.interrupt()
