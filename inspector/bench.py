@@ -13,6 +13,11 @@
   beforehand (as a camera driver hands over decoded frames): the pipeline's own cost.
 - pipeline latency: the same station with the recording paced at its frame rate, so a
   part never waits for the previous one: trigger to verdict, and its stages.
+- Throughput twice over: mean (all the time the parts took, stalls included) and median
+  (the typical part: verdict-to-verdict intervals, single calls for the raw backend).
+- All four run in `rounds` alternating rounds, each taking its share of the counts: a
+  machine whose speed drifts (a virtual machine's stolen time comes in spells of
+  seconds) then slows the raw and the pipeline figures alike, and their ratio holds.
 - PLC (with --plc-cycles): a simulated PLC drives the Modbus handshake on loopback; the
   PLC's trigger edge -> RESULT_VALID, against the station's own trigger -> verdict for
   the same parts: the difference is what the PLC link costs. The PLC runs in a process
@@ -30,7 +35,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +44,8 @@ import numpy as np
 
 from inspector.camera.memory import MemorySource
 from inspector.config import StationConfig, parse_config
-from inspector.detect.base import DecodeParams, ModelOverrides, open_detector
-from inspector.errors import DataError
+from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
+from inspector.errors import ConfigError, DataError
 from inspector.factory import build_station
 from inspector.plc.simulate import SimulationPlan, simulate
 from inspector.sinks.base import Sink
@@ -62,6 +67,21 @@ class BenchOptions:
     latency_parts: int = 150
     plc_cycles: int = 0
     plc_poll_ms: float = 1.0
+    rounds: int = 5
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ConfigError(f"bench: rounds must be >= 1, got {self.rounds}")
+        for name in ("raw_iterations", "pipeline_parts", "latency_parts"):
+            if getattr(self, name) < 2 * self.rounds:
+                raise ConfigError(
+                    f"bench: {name} must be at least 2 per round ({2 * self.rounds}), "
+                    f"got {getattr(self, name)}"
+                )
+
+    def share(self, total: int, round_index: int) -> int:
+        """Round `round_index`'s part of `total`."""
+        return total // self.rounds + (1 if round_index < total % self.rounds else 0)
 
 
 def percentiles(values_ms: list[float] | np.ndarray) -> dict[str, float]:
@@ -110,33 +130,30 @@ def frame_period_s(video: Path) -> float:
     return 1.0 / fps if fps > 0 else 1.0 / 30
 
 
-def measure_raw(options: BenchOptions) -> dict[str, Any]:
-    frame = first_frame(options.video)
-    with open_detector(
-        options.model,
-        options.backend,
-        DecodeParams(conf=0.25),
-        ModelOverrides(imgsz=options.imgsz),
-        threads=options.threads,
-    ) as detector:
-        tensor, geometry = detector.letterbox(frame)
+class RawBackend:
+    """The backend alone, opened once for the run: blocks of timed inference calls on the
+    recording's first frame, letterboxed once."""
+
+    def __init__(self, detector: Detector, frame: np.ndarray) -> None:
+        self.detector = detector
+        self.frame = frame
+        self.tensor, self.geometry = detector.letterbox(frame)
         for _ in range(20):
-            output = detector.infer(tensor)
-        infer = _timed(lambda: detector.infer(tensor), options.raw_iterations)
-        period_s = frame_period_s(options.video)
-        paced = _paced(lambda: detector.infer(tensor), options.latency_parts, period_s)
-        pre = _timed(lambda: detector.letterbox(frame), 100)
-        decode = _timed(lambda: detector.decoder(output, geometry), 100)
-        info = detector.info
-    return {
-        "raw_fps": round(1000.0 / float(infer.mean()), 2),
-        "raw_latency_ms": percentiles(infer),
-        "raw_paced_latency_ms": percentiles(paced),
-        "preprocess_ms": round(float(np.median(pre)), 3),
-        "decode_ms": round(float(np.median(decode)), 3),
-        "imgsz": list(info.input_hw),
-        "model_sha256": info.sha256,
-    }
+            self.output = detector.infer(self.tensor)
+
+    def hot(self, n: int) -> np.ndarray:
+        return _timed(lambda: self.detector.infer(self.tensor), n)
+
+    def paced(self, n: int, period_s: float) -> np.ndarray:
+        return _paced(lambda: self.detector.infer(self.tensor), n, period_s)
+
+    def side_stages(self) -> dict[str, float]:
+        pre = _timed(lambda: self.detector.letterbox(self.frame), 100)
+        decode = _timed(lambda: self.detector.decoder(self.output, self.geometry), 100)
+        return {
+            "preprocess_ms": round(float(np.median(pre)), 3),
+            "decode_ms": round(float(np.median(decode)), 3),
+        }
 
 
 class _Collector(Sink):
@@ -172,43 +189,112 @@ def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
     )
 
 
+WARM_UP_PARTS = {"fast": 10, "realtime": 5}  # each station run's first parts, left out
+
+
 def run_station(
     options: BenchOptions, pace: str, parts: int, from_memory: bool = False
 ) -> list[Inspection]:
+    """`parts` records of a fresh station on the recording, after its warm-up parts."""
     collector = _Collector()
+    warm_up = WARM_UP_PARTS[pace]
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
         config = _config(options, pace, Path(tmp))
         source = MemorySource.open(config.camera) if from_memory else None
         station = build_station(config, extra_sinks=[collector], source=source).station
         station.start()
         try:
-            while station.stats.parts < parts and not station.wait(0.05):
+            while station.stats.parts < warm_up + parts and not station.wait(0.05):
                 pass
         finally:
             station.stop()
-    return collector.records[:parts]
+    return collector.records[warm_up : warm_up + parts]
 
 
-def _parts_per_second(records: list[Inspection]) -> float | None:
-    span = records[-1].times.judged - records[0].times.trigger
-    return round((len(records) - 1) / span, 2) if span > 0 else None
+@dataclass
+class Throughput:
+    """Parts and the time they took, summed over rounds, and each part's own interval
+    (verdict to verdict): the median interval is the typical part, which a stall of the
+    whole machine does not move."""
+
+    intervals: int = 0  # parts - 1 per block: first trigger to last verdict
+    seconds: float = 0.0
+    part_intervals_s: list[float] = field(default_factory=list)
+
+    def add(self, records: list[Inspection]) -> None:
+        self.intervals += len(records) - 1
+        self.seconds += records[-1].times.judged - records[0].times.trigger
+        verdicts = np.array([r.times.judged for r in records])
+        self.part_intervals_s.extend(np.diff(verdicts).tolist())
+
+    @property
+    def fps(self) -> float | None:
+        return round(self.intervals / self.seconds, 2) if self.seconds > 0 else None
+
+    @property
+    def median_fps(self) -> float | None:
+        median = float(np.median(self.part_intervals_s)) if self.part_intervals_s else 0.0
+        return round(1.0 / median, 2) if median > 0 else None
 
 
-def measure_pipeline(options: BenchOptions) -> dict[str, Any]:
-    fast = run_station(options, "fast", options.pipeline_parts)[10:]  # skip warm-up
-    from_memory = run_station(options, "fast", options.pipeline_parts, from_memory=True)[10:]
-    paced = run_station(options, "realtime", options.latency_parts)[5:]
-    latency = [r.latency_ms for r in paced]
+@dataclass
+class Samples:
+    """Everything the alternating rounds collect."""
+
+    raw_hot: list[np.ndarray] = field(default_factory=list)
+    raw_paced: list[np.ndarray] = field(default_factory=list)
+    decoding: Throughput = field(default_factory=Throughput)
+    from_memory: Throughput = field(default_factory=Throughput)
+    paced: list[Inspection] = field(default_factory=list)
+
+
+def _one_round(options: BenchOptions, raw: RawBackend, index: int, samples: Samples) -> None:
+    period_s = frame_period_s(options.video)
+    samples.raw_hot.append(raw.hot(options.share(options.raw_iterations, index)))
+    parts = options.share(options.pipeline_parts, index)
+    samples.decoding.add(run_station(options, "fast", parts))
+    samples.from_memory.add(run_station(options, "fast", parts, from_memory=True))
+    paced_parts = options.share(options.latency_parts, index)
+    samples.raw_paced.append(raw.paced(paced_parts, period_s))
+    samples.paced += run_station(options, "realtime", paced_parts)
+
+
+def measure_raw_and_pipeline(options: BenchOptions) -> dict[str, Any]:
+    samples = Samples()
+    with open_detector(
+        options.model,
+        options.backend,
+        DecodeParams(conf=0.25),
+        ModelOverrides(imgsz=options.imgsz),
+        threads=options.threads,
+    ) as detector:
+        raw = RawBackend(detector, first_frame(options.video))
+        for index in range(options.rounds):
+            _one_round(options, raw, index, samples)
+        side = raw.side_stages()
+        info = detector.info
+    hot = np.concatenate(samples.raw_hot)
+    paced = samples.paced
     return {
-        "pipeline_fps": _parts_per_second(fast),
-        "pipeline_from_memory_fps": _parts_per_second(from_memory),
-        "latency_ms": percentiles(latency),
+        "raw_fps": round(1000.0 / float(hot.mean()), 2),
+        "raw_median_fps": round(1000.0 / float(np.median(hot)), 2),
+        "raw_latency_ms": percentiles(hot),
+        "raw_paced_latency_ms": percentiles(np.concatenate(samples.raw_paced)),
+        **side,
+        "imgsz": list(info.input_hw),
+        "model_sha256": info.sha256,
+        "pipeline_fps": samples.decoding.fps,
+        "pipeline_from_memory_fps": samples.from_memory.fps,
+        "pipeline_median_fps": samples.decoding.median_fps,
+        "pipeline_from_memory_median_fps": samples.from_memory.median_fps,
+        "latency_ms": percentiles([r.latency_ms for r in paced]),
         "stages_ms": {
             "queue": percentiles([r.times.ms("trigger", "detect_start") for r in paced]),
             "detect": percentiles([r.times.ms("detect_start", "detect_end") for r in paced]),
             "judge": percentiles([r.times.ms("detect_end", "judged") for r in paced]),
         },
-        "parts": {"throughput": len(fast), "latency": len(paced)},
+        "parts": {"throughput": samples.decoding.intervals + options.rounds, "latency": len(paced)},
+        "rounds": options.rounds,
     }
 
 
@@ -292,23 +378,26 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if not options.video.is_file():
         raise DataError(f"{options.video}: video not found")
     steal: dict[str, float | None] = {}
-    raw = _leg("raw", measure_raw, options, steal)
-    pipeline = _leg("pipeline", measure_pipeline, options, steal)
     doc: dict[str, Any] = {
         "model": str(options.model),
         "backend": options.backend,
-        **raw,
-        **pipeline,
+        **_leg("raw_and_pipeline", measure_raw_and_pipeline, options, steal),
     }
     if options.plc_cycles:
         doc |= _leg("plc", measure_plc, options, steal)
     doc["host_cpu_steal"] = steal
-    for key, fps_key in (
-        ("pipeline_over_raw", "pipeline_fps"),
-        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps"),
+    for key, fps_key, raw_key in (
+        ("pipeline_over_raw", "pipeline_fps", "raw_fps"),
+        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps", "raw_fps"),
+        ("pipeline_over_raw_median", "pipeline_median_fps", "raw_median_fps"),
+        (
+            "pipeline_from_memory_over_raw_median",
+            "pipeline_from_memory_median_fps",
+            "raw_median_fps",
+        ),
     ):
         if doc[fps_key]:
-            doc[key] = round(doc[fps_key] / doc["raw_fps"], 3)
+            doc[key] = round(doc[fps_key] / doc[raw_key], 3)
     for key, raw_key in (
         ("latency_over_raw_p99_ms", "raw_latency_ms"),
         ("latency_over_raw_paced_p99_ms", "raw_paced_latency_ms"),

@@ -207,6 +207,9 @@ def bench_command(
     plc_cycles: Annotated[
         int, typer.Option(help="Also measure the PLC handshake over this many cycles (0: no).")
     ] = 0,
+    rounds: Annotated[
+        int, typer.Option(help="Alternating rounds of raw and pipeline, sharing the counts.")
+    ] = 5,
     plc_poll_ms: Annotated[
         float, typer.Option(help="The simulated PLC's status poll period, ms (0: back to back).")
     ] = 1.0,
@@ -229,6 +232,7 @@ def bench_command(
         latency_parts=latency_parts,
         plc_cycles=plc_cycles,
         plc_poll_ms=plc_poll_ms,
+        rounds=rounds,
     )
     doc = run_bench(options)
     if as_json:

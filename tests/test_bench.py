@@ -15,7 +15,16 @@ import pytest
 from inspector.bench import CpuTimes
 from tests.conftest import shipped_model
 
-SMALL = ["--raw-iterations", "5", "--pipeline-parts", "20", "--latency-parts", "10"]
+SMALL = [
+    "--rounds",
+    "2",
+    "--raw-iterations",
+    "6",
+    "--pipeline-parts",
+    "20",
+    "--latency-parts",
+    "10",
+]
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -47,19 +56,26 @@ def test_figures_are_consistent(report: dict):
     latency = report["latency_ms"]
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
     assert report["raw_fps"] > 0 and report["pipeline_fps"] > 0
-    for ratio, fps in (
-        ("pipeline_over_raw", "pipeline_fps"),
-        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps"),
+    for ratio, fps, raw in (
+        ("pipeline_over_raw", "pipeline_fps", "raw_fps"),
+        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps", "raw_fps"),
+        ("pipeline_over_raw_median", "pipeline_median_fps", "raw_median_fps"),
+        (
+            "pipeline_from_memory_over_raw_median",
+            "pipeline_from_memory_median_fps",
+            "raw_median_fps",
+        ),
     ):
         assert report[fps] > 0
-        assert report[ratio] == pytest.approx(report[fps] / report["raw_fps"], abs=1e-3)
-    assert report["parts"] == {"throughput": 10, "latency": 5}  # warm-up parts dropped
+        assert report[ratio] == pytest.approx(report[fps] / report[raw], abs=1e-3)
+    assert report["parts"] == {"throughput": 20, "latency": 10}  # warm-up parts left out
+    assert report["rounds"] == 2
     assert report["imgsz"] == [320, 320]
 
 
 def test_every_leg_says_how_much_cpu_the_host_stole(report: dict):
     steal = report["host_cpu_steal"]
-    assert set(steal) == {"raw", "pipeline", "plc"}
+    assert set(steal) == {"raw_and_pipeline", "plc"}
     assert all(v is None or 0.0 <= v <= 1.0 for v in steal.values())
 
 
@@ -89,6 +105,8 @@ def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
         (["--video", "missing.mp4"], "missing.mp4: video not found"),
         (["--model", "missing.onnx"], "missing.onnx: model file not found"),
         (["--imgsz", "256"], "input is (320, 320) but metadata says (256, 256)"),
+        (["--rounds", "0"], "bench: rounds must be >= 1, got 0"),
+        (["--rounds", "6"], "bench: raw_iterations must be at least 2 per round (12), got 6"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str):
