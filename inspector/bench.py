@@ -42,8 +42,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspector.camera.base import FrameSource
 from inspector.camera.memory import MemorySource
-from inspector.config import StationConfig, parse_config
+from inspector.config import StationConfig, VideoCamera, parse_config
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
 from inspector.errors import ConfigError, DataError
 from inspector.factory import build_station
@@ -93,20 +94,12 @@ def percentiles(values_ms: list[float] | np.ndarray) -> dict[str, float]:
     }
 
 
-def _timed(fn: Callable[[], object], n: int) -> np.ndarray:
+def _timed(fn: Callable[[], object], n: int, period_s: float = 0.0) -> np.ndarray:
+    """Milliseconds of `n` calls; with `period_s`, one call per period, as parts arrive."""
     out = np.empty(n)
     for i in range(n):
-        t = time.perf_counter()
-        fn()
-        out[i] = time.perf_counter() - t
-    return out * 1000.0
-
-
-def _paced(fn: Callable[[], object], n: int, period_s: float) -> np.ndarray:
-    """`_timed`, one call per period, as parts arrive on a line."""
-    out = np.empty(n)
-    for i in range(n):
-        time.sleep(period_s)
+        if period_s:
+            time.sleep(period_s)
         t = time.perf_counter()
         fn()
         out[i] = time.perf_counter() - t
@@ -120,14 +113,6 @@ def first_frame(video: Path) -> np.ndarray:
     if not ok:
         raise DataError(f"{video}: cannot be read as a video")
     return frame
-
-
-def frame_period_s(video: Path) -> float:
-    """The recording's frame period (1/30 s where the file does not say)."""
-    capture = cv2.VideoCapture(str(video))
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    capture.release()
-    return 1.0 / fps if fps > 0 else 1.0 / 30
 
 
 class RawBackend:
@@ -145,7 +130,7 @@ class RawBackend:
         return _timed(lambda: self.detector.infer(self.tensor), n)
 
     def paced(self, n: int, period_s: float) -> np.ndarray:
-        return _paced(lambda: self.detector.infer(self.tensor), n, period_s)
+        return _timed(lambda: self.detector.infer(self.tensor), n, period_s)
 
     def side_stages(self) -> dict[str, float]:
         pre = _timed(lambda: self.detector.letterbox(self.frame), 100)
@@ -193,14 +178,14 @@ WARM_UP_PARTS = {"fast": 10, "realtime": 5}  # each station run's first parts, l
 
 
 def run_station(
-    options: BenchOptions, pace: str, parts: int, from_memory: bool = False
+    options: BenchOptions, pace: str, parts: int, source: FrameSource | None = None
 ) -> list[Inspection]:
-    """`parts` records of a fresh station on the recording, after its warm-up parts."""
+    """`parts` records of a fresh station on the recording (or on `source`), after its
+    warm-up parts."""
     collector = _Collector()
     warm_up = WARM_UP_PARTS[pace]
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
         config = _config(options, pace, Path(tmp))
-        source = MemorySource.open(config.camera) if from_memory else None
         station = build_station(config, extra_sinks=[collector], source=source).station
         station.start()
         try:
@@ -248,14 +233,16 @@ class Samples:
     paced: list[Inspection] = field(default_factory=list)
 
 
-def _one_round(options: BenchOptions, raw: RawBackend, index: int, samples: Samples) -> None:
-    period_s = frame_period_s(options.video)
+def _one_round(
+    options: BenchOptions, raw: RawBackend, memory: MemorySource, index: int, samples: Samples
+) -> None:
     samples.raw_hot.append(raw.hot(options.share(options.raw_iterations, index)))
     parts = options.share(options.pipeline_parts, index)
     samples.decoding.add(run_station(options, "fast", parts))
-    samples.from_memory.add(run_station(options, "fast", parts, from_memory=True))
+    samples.from_memory.add(run_station(options, "fast", parts, source=memory.rewound()))
     paced_parts = options.share(options.latency_parts, index)
-    samples.raw_paced.append(raw.paced(paced_parts, period_s))
+    # the raw backend at the recording's cadence (1/30 s where the file gives no rate)
+    samples.raw_paced.append(raw.paced(paced_parts, 1.0 / (memory.fps or 30.0)))
     samples.paced += run_station(options, "realtime", paced_parts)
 
 
@@ -269,8 +256,10 @@ def measure_raw_and_pipeline(options: BenchOptions) -> dict[str, Any]:
         threads=options.threads,
     ) as detector:
         raw = RawBackend(detector, first_frame(options.video))
+        # decoded once; each round replays the same frames
+        memory = MemorySource.open(VideoCamera(kind="video", path=options.video, pace="fast"))
         for index in range(options.rounds):
-            _one_round(options, raw, index, samples)
+            _one_round(options, raw, memory, index, samples)
         side = raw.side_stages()
         info = detector.info
     hot = np.concatenate(samples.raw_hot)

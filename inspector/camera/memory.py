@@ -24,18 +24,26 @@ __all__ = ["MemorySource"]
 
 
 class MemorySource(FrameSource):
-    """Replays `frames` in a loop, paced by `pacer`, copying each into the caller's buffer."""
+    """Replays `frames` in a loop, at `fps` when `paced`, copying each into the caller's
+    buffer."""
 
     kind = "memory"
     live = False
 
-    def __init__(self, name: str, frames: Sequence[np.ndarray], fps: float | None, pacer: Pacer):
+    def __init__(
+        self, name: str, frames: Sequence[np.ndarray], fps: float | None, paced: bool
+    ) -> None:
         if not frames:
             raise DataError(f"{name}: no frames to replay")
         super().__init__(name, frames[0].shape, fps)
         self._frames = frames
-        self._pacer = pacer
+        self._paced = paced
+        self._pacer = Pacer(fps if paced else None)
         self._next = 0
+
+    def rewound(self) -> MemorySource:
+        """A new replay of the same frames from the first, without decoding them again."""
+        return MemorySource(self.name, self._frames, self.fps, self._paced)
 
     @classmethod
     def open(cls, config: VideoCamera, max_frames: int = 120) -> MemorySource:
@@ -55,7 +63,7 @@ class MemorySource(FrameSource):
             raise DataError(f"{path}: no frame can be decoded")
         if config.pace == "realtime" and fps is None:
             raise DataError(f"{path}: the file gives no frame rate; replay it with pace: fast")
-        return cls(str(path), frames, fps, Pacer(fps if config.pace == "realtime" else None))
+        return cls(str(path), frames, fps, paced=config.pace == "realtime")
 
     def read(self, out: np.ndarray | None = None) -> np.ndarray:
         image = self._frames[self._next]
