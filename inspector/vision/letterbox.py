@@ -1,7 +1,9 @@
 """Letterbox a frame into a preallocated NCHW float32 tensor, the way Ultralytics does.
 
 The geometry (scale, padding) depends only on the frame size, so it is computed once per
-size; the padded canvas and the tensor are allocated once and rewritten per frame.
+size, and so is the padding: it is painted into the tensor when the size changes, and
+each frame rewrites only the window its pixels land in. The resized image and its colour
+planes go through small buffers allocated once per size.
 """
 
 from __future__ import annotations
@@ -48,10 +50,12 @@ class Geometry:
 
 
 class Letterbox:
-    """Resize-and-pad into a reused canvas, then into a reused (1, C, H, W) float32 tensor.
+    """Resize into a reused buffer, then scale into the window of a reused (1, C, H, W)
+    float32 tensor; the padding around the window is painted once per frame size.
 
     `channels` is the model's input channel count: 3 (RGB) or 1 (grey). Frames may be
-    BGR (H, W, 3) or grey (H, W) / (H, W, 1) whatever the model wants.
+    BGR (H, W, 3) or grey (H, W) / (H, W, 1) whatever the model wants. A backend may
+    replace `tensor` (with page-locked memory, say) before the first frame.
     """
 
     def __init__(self, input_hw: tuple[int, int], channels: int = 3) -> None:
@@ -60,42 +64,55 @@ class Letterbox:
         self.input_hw = input_hw
         self.channels = channels
         self.tensor = np.zeros((1, channels, *input_hw), dtype=np.float32)
-        self._grey = np.full(input_hw, PAD_VALUE, dtype=np.uint8)
-        self._bgr = np.full((*input_hw, 3), PAD_VALUE, dtype=np.uint8)
         self._geometry: Geometry | None = None
+        self._scratch: _Scratch | None = None
 
     def geometry(self, frame_hw: tuple[int, int]) -> Geometry:
         if self._geometry is None or self._geometry.src_hw != frame_hw:
             self._geometry = Geometry.compute(frame_hw, self.input_hw)
-            # a new size leaves stale pixels where the new padding is: repaint once
-            self._grey.fill(PAD_VALUE)
-            self._bgr.fill(PAD_VALUE)
+            self._scratch = _Scratch(self._geometry.resized_wh)
+            # the old window's pixels would show where the new padding is
+            self.tensor.fill(np.float32(PAD_VALUE) / np.float32(255.0))
         return self._geometry
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, Geometry]:
         """Fill and return the shared input tensor for `frame`, with its geometry."""
-        grey_in = frame.ndim == 2 or frame.shape[2] == 1
         geo = self.geometry(frame.shape[:2])
-        canvas = self._grey if (grey_in or self.channels == 1) else self._bgr
+        scratch = self._scratch
         w, h = geo.resized_wh
-        region = canvas[geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
-        source = frame.reshape(frame.shape[:2]) if grey_in else frame
-        if self.channels == 1 and not grey_in:
-            source = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-        if source.shape[:2] == (h, w):
-            region[...] = source
+        window = self.tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
+        if frame.ndim == 2 or frame.shape[2] == 1:
+            self._scale_grey(scratch.resize(frame.reshape(frame.shape[:2])), window)
+        elif self.channels == 1:
+            bgr = scratch.resize(frame)
+            self._scale_grey(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY, dst=scratch.grey), window)
         else:
-            cv2.resize(source, (w, h), dst=region, interpolation=cv2.INTER_LINEAR)
-        self._normalise(canvas)
+            planes = cv2.split(scratch.resize(frame), scratch.planes)
+            for c in range(3):  # BGR planes -> RGB tensor
+                np.divide(planes[2 - c], np.float32(255.0), out=window[c])
         return self.tensor, geo
 
-    def _normalise(self, canvas: np.ndarray) -> None:
-        out = self.tensor[0]
-        if canvas.ndim == 2:
-            np.divide(canvas, np.float32(255.0), out=out[0])
-            if self.channels == 3:
-                out[1] = out[0]
-                out[2] = out[0]
-            return
-        for c in range(3):  # BGR canvas -> RGB planes
-            np.divide(canvas[:, :, 2 - c], np.float32(255.0), out=out[c])
+    def _scale_grey(self, grey: np.ndarray, window: np.ndarray) -> None:
+        np.divide(grey, np.float32(255.0), out=window[0])
+        for c in range(1, self.channels):
+            window[c] = window[0]
+
+
+class _Scratch:
+    """The per-frame-size buffers: the resized image (colour and grey) and its planes."""
+
+    def __init__(self, resized_wh: tuple[int, int]) -> None:
+        w, h = resized_wh
+        self.hw = (h, w)
+        self.bgr = np.empty((h, w, 3), np.uint8)
+        self.grey = np.empty((h, w), np.uint8)
+        self.planes = tuple(np.empty((h, w), np.uint8) for _ in range(3))
+
+    def resize(self, source: np.ndarray) -> np.ndarray:
+        """`source` at the window's size: itself when it already is, else resized into
+        the buffer of its kind."""
+        if source.shape[:2] == self.hw:
+            return source
+        dst = self.grey if source.ndim == 2 else self.bgr
+        h, w = self.hw
+        return cv2.resize(source, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)

@@ -55,3 +55,12 @@ def test_one_channel_model_gets_grey():
     tensor, _ = Letterbox((10, 10), channels=1)(frame)
     assert tensor.shape == (1, 1, 10, 10)
     assert tensor[0, 0, 5, 5] == pytest.approx(76 / 255, abs=1 / 255)
+
+
+def test_a_tensor_swapped_in_before_the_first_frame_gets_its_padding():
+    """TensorRT replaces the tensor with page-locked memory, uninitialised."""
+    box = Letterbox((64, 64))
+    box.tensor = np.full((1, 3, 64, 64), np.nan, np.float32)
+    tensor, _ = box(np.zeros((32, 64, 3), np.uint8))
+    assert not np.isnan(tensor).any()
+    assert tensor[0, 0, 0, 0] == pytest.approx(114 / 255)
