@@ -330,7 +330,9 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 class InspectionLog(Sink):
-    """Writes each record as one row (one transaction) and archives chosen images."""
+    """Writes each record as one row and archives chosen images. Records that queued up
+    together are committed in one transaction; if it fails, each row is retried in its
+    own, so one bad row never costs the others."""
 
     name = "log"
 
@@ -352,13 +354,39 @@ class InspectionLog(Sink):
         self._save_failed = save_failed
 
     def handle(self, record: Inspection) -> None:
+        errors = self.handle_batch([record])
+        if errors:
+            raise errors[0]
+
+    def handle_batch(self, records: Sequence[Inspection]) -> list[Exception]:
+        errors: dict[int, Exception] = {}  # by record, so a record fails at most once
+        rows: dict[int, dict[str, Any]] = {}
+        for index, record in enumerate(records):
+            try:
+                image_path = self._archive_image(record)
+            except Exception as exc:  # the row matters more than the picture
+                errors[index] = exc
+                image_path = None
+            try:
+                rows[index] = inspection_row(record, self._class_names, image_path)
+            except Exception as exc:
+                errors[index] = exc
         try:
-            image_path = self._archive_image(record)
-        except Exception:
-            # The row matters more than the picture: keep it, then report the failure.
-            self._insert(record, None)
-            raise
-        self._insert(record, image_path)
+            with _transaction(self._conn):
+                self._conn.executemany(_INSERT, rows.values())
+        except sqlite3.Error:
+            errors |= self._insert_each(rows)
+        return list(errors.values())
+
+    def _insert_each(self, rows: dict[int, dict[str, Any]]) -> dict[int, Exception]:
+        errors: dict[int, Exception] = {}
+        for index, row in rows.items():
+            try:
+                with _transaction(self._conn):
+                    self._conn.execute(_INSERT, row)
+            except sqlite3.Error as exc:
+                errors[index] = exc
+        return errors
 
     def close(self) -> None:
         self._conn.close()
@@ -378,11 +406,6 @@ class InspectionLog(Sink):
             return None
         name = f"{record.seq:09d}-{record.verdict.value.lower()}"
         return self._archive.save(record.image, name)
-
-    def _insert(self, record: Inspection, image_path: str | None) -> None:
-        row = inspection_row(record, self._class_names, image_path)
-        with _transaction(self._conn):
-            self._conn.execute(_INSERT, row)
 
 
 def _sampled(seq: int, fraction: Fraction) -> bool:

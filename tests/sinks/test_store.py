@@ -264,3 +264,21 @@ def test_pass_fraction_out_of_range(tmp_path: Path, fraction: float):
             InspectionLog(conn, None, CLASS_NAMES, fraction)
     finally:
         conn.close()
+
+
+def test_a_bad_row_in_a_batch_costs_only_itself(tmp_path: Path):
+    """The batch's transaction fails on row 3; every other row is still written."""
+    db = tmp_path / "inspections.db"
+    records = [make_inspection(seq) for seq in range(1, 6)]
+    records[2].model_id = None  # type: ignore[assignment]  # violates NOT NULL
+    log = InspectionLog(open_log(db), None, CLASS_NAMES, 0.0)
+    try:
+        errors = log.handle_batch(records)
+    finally:
+        log.close()
+    assert [type(e) for e in errors] == [sqlite3.IntegrityError]
+    conn = open_log_readonly(db)
+    try:
+        assert [r["seq"] for r in tail(conn, 10)] == [1, 2, 4, 5]
+    finally:
+        conn.close()
