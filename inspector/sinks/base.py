@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
@@ -30,6 +31,9 @@ class Sink(ABC):
     """Consumes records on its own thread; `handle` may block (disk, network)."""
 
     name: ClassVar[str]
+    # After a record arrives, wait this long for others to join its batch: a sink whose
+    # cost is per call (a commit) then pays it once for several parts on a busy line.
+    linger_s: ClassVar[float] = 0.0
 
     @abstractmethod
     def handle(self, record: Inspection) -> None:
@@ -104,6 +108,8 @@ class SinkRunner:
         once the stop marker was taken."""
         batch: list[Inspection] = []
         item = self._queue.get()
+        if item is not _STOP and self.sink.linger_s:
+            time.sleep(self.sink.linger_s)
         while item is not _STOP:
             batch.append(item)  # type: ignore[arg-type]
             if len(batch) == MAX_BATCH:

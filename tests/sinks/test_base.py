@@ -83,3 +83,20 @@ def test_queued_records_are_handed_over_together_in_order(count, expected_batche
 def test_failures_are_counted_per_record(sink, expected):
     runner = run(sink, 6)
     assert (runner.handled, runner.failures, runner.healthy) == expected
+
+
+class LingeringSink(GatedSink):
+    linger_s = 0.5
+
+
+def test_a_lingering_sink_takes_the_records_that_follow_within_its_linger():
+    sink = LingeringSink()
+    sink.release.set()
+    runner = SinkRunner(sink).start()
+    try:
+        for seq in (1, 2, 3):
+            runner.submit(make_inspection(seq))
+    finally:
+        runner.stop()
+    assert sink.batches == [[1, 2, 3]]
+    assert runner.handled == 3
