@@ -213,6 +213,10 @@ def bench_command(
     plc_poll_ms: Annotated[
         float, typer.Option(help="The simulated PLC's status poll period, ms (0: back to back).")
     ] = 1.0,
+    blocks: Annotated[
+        int, typer.Option(help="Interleaved blocks: pipeline from memory, then raw, in turn.")
+    ] = 40,
+    block_parts: Annotated[int, typer.Option(help="Parts (and raw calls) per block.")] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -233,6 +237,8 @@ def bench_command(
         plc_cycles=plc_cycles,
         plc_poll_ms=plc_poll_ms,
         rounds=rounds,
+        blocks=blocks,
+        block_parts=block_parts,
     )
     doc = run_bench(options)
     if as_json:

@@ -24,6 +24,10 @@ SMALL = [
     "20",
     "--latency-parts",
     "10",
+    "--blocks",
+    "2",
+    "--block-parts",
+    "5",
 ]
 
 
@@ -58,18 +62,22 @@ def test_figures_are_consistent(report: dict):
     assert report["raw_fps"] > 0 and report["pipeline_fps"] > 0
     for ratio, fps, raw in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),
-        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps", "raw_fps"),
+        ("pipeline_from_memory_over_raw", "pipeline_from_memory_fps", "raw_interleaved_fps"),
         ("pipeline_over_raw_median", "pipeline_median_fps", "raw_median_fps"),
         (
             "pipeline_from_memory_over_raw_median",
             "pipeline_from_memory_median_fps",
-            "raw_median_fps",
+            "raw_interleaved_median_fps",
         ),
     ):
         assert report[fps] > 0
         assert report[ratio] == pytest.approx(report[fps] / report[raw], abs=1e-3)
     assert report["parts"] == {"throughput": 20, "latency": 10}  # warm-up parts left out
     assert report["rounds"] == 2
+    interleaved = report["interleaved"]
+    assert (interleaved["blocks"], interleaved["block_parts"]) == (2, 5)
+    for key in ("raw_ms", "pipeline_detect_ms"):
+        assert 0 < interleaved[key]["p50"] <= interleaved[key]["p99"] <= interleaved[key]["max"]
     assert report["imgsz"] == [320, 320]
 
 
@@ -106,6 +114,7 @@ def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
         (["--model", "missing.onnx"], "missing.onnx: model file not found"),
         (["--imgsz", "256"], "input is (320, 320) but metadata says (256, 256)"),
         (["--rounds", "0"], "bench: rounds must be >= 1, got 0"),
+        (["--block-parts", "1"], "bench: block_parts must be >= 2, got 1"),
         (["--rounds", "6"], "bench: raw_iterations must be at least 2 per round (12), got 6"),
     ],
 )

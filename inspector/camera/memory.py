@@ -9,6 +9,7 @@ exists for measurement, and is handed to `build_station` ready-made.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from inspector.camera.video import valid_fps
 from inspector.config import VideoCamera
 from inspector.errors import DataError
 
-__all__ = ["MemorySource"]
+__all__ = ["GatedReplay", "MemorySource"]
 
 
 class MemorySource(FrameSource):
@@ -41,9 +42,9 @@ class MemorySource(FrameSource):
         self._pacer = Pacer(fps if paced else None)
         self._next = 0
 
-    def rewound(self) -> MemorySource:
-        """A new replay of the same frames from the first, without decoding them again."""
-        return MemorySource(self.name, self._frames, self.fps, self._paced)
+    def gated(self) -> GatedReplay:
+        """A replay of the same frames, as fast as let through (`GatedReplay`)."""
+        return GatedReplay(self.name, self._frames, self.fps)
 
     @classmethod
     def open(cls, config: VideoCamera, max_frames: int = 120) -> MemorySource:
@@ -73,3 +74,27 @@ class MemorySource(FrameSource):
 
     def interrupt(self) -> None:
         self._pacer.interrupt()
+
+
+class GatedReplay(MemorySource):
+    """A replay that hands over a frame only once it is let through (`let_through`):
+    the benchmark runs the pipeline in blocks of parts this way, and the raw backend on
+    the same loaded model between them, while the station waits."""
+
+    def __init__(self, name: str, frames: Sequence[np.ndarray], fps: float | None) -> None:
+        super().__init__(name, frames, fps, paced=False)
+        self._permits = threading.Semaphore(0)
+        self._interrupted = False
+
+    def let_through(self, count: int) -> None:
+        self._permits.release(count)
+
+    def read(self, out: np.ndarray | None = None) -> np.ndarray | None:
+        self._permits.acquire()
+        if self._interrupted:
+            return None
+        return super().read(out)
+
+    def interrupt(self) -> None:
+        self._interrupted = True
+        self._permits.release()  # wakes a waiting read, which then ends the replay

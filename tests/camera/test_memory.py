@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,27 @@ def test_a_file_without_frames_is_a_data_error(tmp_path: Path, content: bytes, e
     path.write_bytes(content)
     with pytest.raises(DataError, match=f"bad.mp4: {error}"):
         MemorySource.open(camera(path))
+
+
+def test_a_gated_replay_hands_over_only_what_was_let_through(tmp_path: Path):
+    source = MemorySource.open(camera(write_video(tmp_path / "clip.avi", "MJPG", count=5)))
+    gated = source.gated()
+    read: list[int] = []
+    reader = threading.Thread(target=lambda: read.extend(read_indices(gated, 3)))
+    reader.start()
+    gated.let_through(2)
+    reader.join(0.3)
+    assert (read, reader.is_alive()) == ([], True)  # two of three: still waiting
+    gated.let_through(1)
+    reader.join(5)
+    assert read == [0, 1, 2]
+
+
+def test_an_interrupted_gated_replay_ends():
+    gated = MemorySource("mem", [np.zeros((4, 4, 3), np.uint8)], None, paced=False).gated()
+    ended: list[object] = []
+    reader = threading.Thread(target=lambda: ended.append(gated.read()))
+    reader.start()
+    gated.interrupt()
+    reader.join(5)
+    assert ended == [None]
