@@ -1,26 +1,26 @@
 """`inspector bench`: the raw backend and the whole pipeline, same model, same run.
 
 - raw: the preprocessed tensor in, the raw output out, nothing else (`Detector.infer`);
-  preprocessing and decoding are timed on their own beside it. Twice: back to back (the
-  backend's throughput), and once per frame period of the recording, as the paced
-  pipeline sees it: a runtime idle between parts is slower to answer than one kept hot
-  (caches, sleeping worker threads), and the pipeline's own cost is the difference
-  between its latency and that of the runtime at the same cadence.
+  preprocessing and decoding are timed on their own beside it.
 - pipeline throughput: the station on the recording, every frame a part (line trigger),
   as fast as frames come; parts per second from the first trigger to the last verdict.
   Twice: decoding the recording as it goes (as the demo does: the decoder shares the
-  cores with inference), and from a stretch of it decoded into memory beforehand (as a
-  camera driver hands over decoded frames): the pipeline's own cost. The second runs
-  interleaved: one station, let through a block of parts at a time, and between blocks
-  the raw backend on the station's own loaded model, so that both sides of the ratio
-  come from the same session within a second of each other.
-- pipeline latency: the same station with the recording paced at its frame rate, so a
-  part never waits for the previous one: trigger to verdict, and its stages.
+  cores with inference), in `rounds` alternating with blocks of raw calls; and from a
+  stretch of it decoded into memory beforehand (as a camera driver hands over decoded
+  frames): the pipeline's own cost. The second runs interleaved: one station, let
+  through a block of parts at a time, and between blocks the raw backend on the
+  station's own loaded model, so that both sides of the ratio come from the same
+  session within a second of each other.
+- pipeline latency: on that station, parts one at a time at the recording's frame rate
+  (a part never waits for the previous one), each followed half a period later by one
+  raw call: trigger to verdict and its stages, against the runtime at the same cadence
+  (a runtime idle between parts answers later than one kept hot: caches, sleeping
+  worker threads), so the difference is the pipeline's own.
 - Throughput twice over: mean (all the time the parts took, stalls included) and median
   (the typical part: verdict-to-verdict intervals, single calls for the raw backend).
-- The others run in `rounds` alternating rounds, each taking its share of the counts: a
-  machine whose speed drifts (a virtual machine's stolen time comes in spells of
-  seconds) then slows the raw and the pipeline figures alike, and their ratio holds.
+- Why alternate at all: this machine's speed drifts (a virtual machine's stolen time
+  comes in spells of seconds); alternating slows the raw and the pipeline figures alike,
+  and their ratio holds.
 - PLC (with --plc-cycles): a simulated PLC drives the Modbus handshake on loopback; the
   PLC's trigger edge -> RESULT_VALID, against the station's own trigger -> verdict for
   the same parts: the difference is what the PLC link costs. The PLC runs in a process
@@ -76,10 +76,10 @@ class BenchOptions:
     block_parts: int = 20
 
     def __post_init__(self) -> None:
-        for name, least in (("rounds", 1), ("blocks", 1), ("block_parts", 2)):
+        for name, least in (("rounds", 1), ("blocks", 1), ("block_parts", 2), ("latency_parts", 2)):
             if getattr(self, name) < least:
                 raise ConfigError(f"bench: {name} must be >= {least}, got {getattr(self, name)}")
-        for name in ("raw_iterations", "pipeline_parts", "latency_parts"):
+        for name in ("raw_iterations", "pipeline_parts"):
             if getattr(self, name) < 2 * self.rounds:
                 raise ConfigError(
                     f"bench: {name} must be at least 2 per round ({2 * self.rounds}), "
@@ -135,9 +135,6 @@ class RawBackend:
     def hot(self, n: int) -> np.ndarray:
         return _timed(lambda: self.detector.infer(self.tensor), n)
 
-    def paced(self, n: int, period_s: float) -> np.ndarray:
-        return _timed(lambda: self.detector.infer(self.tensor), n, period_s)
-
     def side_stages(self) -> dict[str, float]:
         pre = _timed(lambda: self.detector.letterbox(self.frame), 100)
         decode = _timed(lambda: self.detector.decoder(self.output, self.geometry), 100)
@@ -180,15 +177,16 @@ def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
     )
 
 
-WARM_UP_PARTS = {"fast": 10, "realtime": 5}  # each station run's first parts, left out
+WARM_UP_PARTS = 10  # each station's first parts, left out
 
 
-def run_station(options: BenchOptions, pace: str, parts: int) -> list[Inspection]:
-    """`parts` records of a fresh station on the recording, after its warm-up parts."""
+def run_station(options: BenchOptions, parts: int) -> list[Inspection]:
+    """`parts` records of a fresh station on the recording, as fast as it decodes, after
+    its warm-up parts."""
     collector = _Collector()
-    warm_up = WARM_UP_PARTS[pace]
+    warm_up = WARM_UP_PARTS
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
-        config = _config(options, pace, Path(tmp))
+        config = _config(options, "fast", Path(tmp))
         station = build_station(config, extra_sinks=[collector]).station
         station.start()
         try:
@@ -230,21 +228,12 @@ class Samples:
     """Everything the alternating rounds collect."""
 
     raw_hot: list[np.ndarray] = field(default_factory=list)
-    raw_paced: list[np.ndarray] = field(default_factory=list)
     decoding: Throughput = field(default_factory=Throughput)
-    paced: list[Inspection] = field(default_factory=list)
 
 
-def _one_round(
-    options: BenchOptions, raw: RawBackend, memory: MemorySource, index: int, samples: Samples
-) -> None:
+def _one_round(options: BenchOptions, raw: RawBackend, index: int, samples: Samples) -> None:
     samples.raw_hot.append(raw.hot(options.share(options.raw_iterations, index)))
-    parts = options.share(options.pipeline_parts, index)
-    samples.decoding.add(run_station(options, "fast", parts))
-    paced_parts = options.share(options.latency_parts, index)
-    # the raw backend at the recording's cadence (1/30 s where the file gives no rate)
-    samples.raw_paced.append(raw.paced(paced_parts, 1.0 / (memory.fps or 30.0)))
-    samples.paced += run_station(options, "realtime", paced_parts)
+    samples.decoding.add(run_station(options, options.share(options.pipeline_parts, index)))
 
 
 class _BlockCollector(Sink):
@@ -276,10 +265,20 @@ class Interleaved:
     pipeline: Throughput = field(default_factory=Throughput)
     raw_ms: list[np.ndarray] = field(default_factory=list)
     detect_ms: list[float] = field(default_factory=list)
+    paced: list[Inspection] = field(default_factory=list)
+    raw_paced_ms: list[float] = field(default_factory=list)
 
     def figures(self, options: BenchOptions) -> dict[str, Any]:
         raw = np.concatenate(self.raw_ms)
+        paced = self.paced
         return {
+            "raw_paced_latency_ms": percentiles(self.raw_paced_ms),
+            "latency_ms": percentiles([r.latency_ms for r in paced]),
+            "stages_ms": {
+                "queue": percentiles([r.times.ms("trigger", "detect_start") for r in paced]),
+                "detect": percentiles([r.times.ms("detect_start", "detect_end") for r in paced]),
+                "judge": percentiles([r.times.ms("detect_end", "judged") for r in paced]),
+            },
             "pipeline_from_memory_fps": self.pipeline.fps,
             "pipeline_from_memory_median_fps": self.pipeline.median_fps,
             "raw_interleaved_fps": round(1000.0 / float(raw.mean()), 2),
@@ -294,8 +293,9 @@ class Interleaved:
 
 
 def measure_interleaved(options: BenchOptions, memory: MemorySource) -> Interleaved:
-    """The pipeline from memory and the raw backend in alternating blocks, on one
-    station and its loaded model: a drifting machine moves both alike."""
+    """The pipeline from memory and the raw backend in alternating blocks, then paced
+    parts and raw calls in turn, on one station and its loaded model: a drifting
+    machine moves both alike."""
     collector = _BlockCollector()
     replay = memory.gated()
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
@@ -303,7 +303,11 @@ def measure_interleaved(options: BenchOptions, memory: MemorySource) -> Interlea
         station = build_station(config, extra_sinks=[collector], source=replay).station
         station.start()
         try:
-            return _alternate(options, station.pipeline.detector, replay, collector)
+            detector = station.pipeline.detector
+            result = _alternate(options, detector, replay, collector)
+            period_s = 1.0 / (memory.fps or 30.0)  # 1/30 s where the file gives no rate
+            _alternate_paced(options, detector, replay, collector, period_s, result)
+            return result
         finally:
             station.stop()
 
@@ -325,13 +329,32 @@ def _alternate(
     def raw_block() -> None:
         result.raw_ms.append(_timed(lambda: detector.infer(tensor), options.block_parts))
 
-    replay.let_through(WARM_UP_PARTS["fast"])
-    collector.take(WARM_UP_PARTS["fast"])
+    replay.let_through(WARM_UP_PARTS)
+    collector.take(WARM_UP_PARTS)
     for index in range(options.blocks):
         # each goes first in every other block: neither always follows the idle wait
         for block in (raw_block, pipeline_block) if index % 2 else (pipeline_block, raw_block):
             block()
     return result
+
+
+def _alternate_paced(
+    options: BenchOptions,
+    detector: Detector,
+    replay: GatedReplay,
+    collector: _BlockCollector,
+    period_s: float,
+    result: Interleaved,
+) -> None:
+    """One part, half a period of rest, one raw call, half a period of rest: each meets
+    a station (and runtime) idle since the other, as parts at the line's rate do."""
+    tensor = detector.letterbox.tensor
+    for _ in range(options.latency_parts):
+        replay.let_through(1)
+        result.paced.extend(collector.take(1))
+        time.sleep(period_s / 2)
+        result.raw_paced_ms.extend(_timed(lambda: detector.infer(tensor), 1))
+        time.sleep(period_s / 2)
 
 
 def measure_raw_and_pipeline(options: BenchOptions) -> dict[str, Any]:
@@ -347,30 +370,22 @@ def measure_raw_and_pipeline(options: BenchOptions) -> dict[str, Any]:
         # decoded once; the interleaved station replays the same frames
         memory = MemorySource.open(VideoCamera(kind="video", path=options.video, pace="fast"))
         for index in range(options.rounds):
-            _one_round(options, raw, memory, index, samples)
+            _one_round(options, raw, index, samples)
         side = raw.side_stages()
         info = detector.info
     interleaved = measure_interleaved(options, memory)
     hot = np.concatenate(samples.raw_hot)
-    paced = samples.paced
     return {
         "raw_fps": round(1000.0 / float(hot.mean()), 2),
         "raw_median_fps": round(1000.0 / float(np.median(hot)), 2),
         "raw_latency_ms": percentiles(hot),
-        "raw_paced_latency_ms": percentiles(np.concatenate(samples.raw_paced)),
         **side,
         "imgsz": list(info.input_hw),
         "model_sha256": info.sha256,
         "pipeline_fps": samples.decoding.fps,
         "pipeline_median_fps": samples.decoding.median_fps,
         **interleaved.figures(options),
-        "latency_ms": percentiles([r.latency_ms for r in paced]),
-        "stages_ms": {
-            "queue": percentiles([r.times.ms("trigger", "detect_start") for r in paced]),
-            "detect": percentiles([r.times.ms("detect_start", "detect_end") for r in paced]),
-            "judge": percentiles([r.times.ms("detect_end", "judged") for r in paced]),
-        },
-        "parts": {"throughput": samples.decoding.parts, "latency": len(paced)},
+        "parts": {"throughput": samples.decoding.parts, "latency": len(interleaved.paced)},
         "rounds": options.rounds,
     }
 
