@@ -68,7 +68,7 @@ class BenchOptions:
     imgsz: int | None = None
     raw_iterations: int = 300
     pipeline_parts: int = 300
-    latency_parts: int = 150
+    latency_parts: int = 300
     plc_cycles: int = 0
     plc_poll_ms: float = 1.0
     rounds: int = 5

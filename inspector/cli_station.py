@@ -203,7 +203,7 @@ def bench_command(
     ] = None,
     raw_iterations: Annotated[int, typer.Option(help="Raw inference calls timed.")] = 300,
     pipeline_parts: Annotated[int, typer.Option(help="Parts for throughput.")] = 300,
-    latency_parts: Annotated[int, typer.Option(help="Parts for paced latency.")] = 150,
+    latency_parts: Annotated[int, typer.Option(help="Parts for paced latency.")] = 300,
     plc_cycles: Annotated[
         int, typer.Option(help="Also measure the PLC handshake over this many cycles (0: no).")
     ] = 0,
