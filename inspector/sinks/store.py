@@ -415,7 +415,8 @@ class InspectionLog(Sink):
 def _sampled(seq: int, fraction: Fraction) -> bool:
     """True when `seq * fraction` crosses an integer: exactly `fraction` of any run of seqs,
     evenly spread (0.01 keeps seq 100, 200, ...)."""
-    return math.floor(seq * fraction) != math.floor((seq - 1) * fraction)
+    p, q = fraction.numerator, fraction.denominator  # integer floors: no Fraction per part
+    return seq * p // q != (seq - 1) * p // q
 
 
 def inspection_row(
