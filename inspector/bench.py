@@ -100,12 +100,10 @@ def percentiles(values_ms: list[float] | np.ndarray) -> dict[str, float]:
     }
 
 
-def _timed(fn: Callable[[], object], n: int, period_s: float = 0.0) -> np.ndarray:
-    """Milliseconds of `n` calls; with `period_s`, one call per period, as parts arrive."""
+def _timed(fn: Callable[[], object], n: int) -> np.ndarray:
+    """Milliseconds of each of `n` calls."""
     out = np.empty(n)
     for i in range(n):
-        if period_s:
-            time.sleep(period_s)
         t = time.perf_counter()
         fn()
         out[i] = time.perf_counter() - t
