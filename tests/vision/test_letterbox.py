@@ -64,3 +64,14 @@ def test_a_tensor_swapped_in_before_the_first_frame_gets_its_padding():
     tensor, _ = box(np.zeros((32, 64, 3), np.uint8))
     assert not np.isnan(tensor).any()
     assert tensor[0, 0, 0, 0] == pytest.approx(114 / 255)
+
+
+@pytest.mark.parametrize(
+    "rows_cols", [(slice(10, 330), slice(50, 370)), (slice(0, 200), slice(100, 400))]
+)
+def test_a_crop_view_of_a_bigger_frame_matches_reference(rows_cols):
+    """The presence trigger hands over the part as a view into the frame: rows apart."""
+    frame = np.random.default_rng(2).integers(0, 255, (400, 900, 3), dtype=np.uint8)
+    view = frame[rows_cols]
+    tensor, _ = Letterbox((320, 320))(view)
+    assert np.abs(tensor - reference(np.ascontiguousarray(view), 320)).max() < 1e-6
