@@ -143,13 +143,27 @@ class RawBackend:
 
 
 class _Collector(Sink):
+    """The station's records, in order: all of them (`records`), or a block at a time as
+    they arrive (`take`)."""
+
     name = "bench"
 
     def __init__(self) -> None:
         self.records: list[Inspection] = []
+        self._arrived = threading.Condition()
 
     def handle(self, record: Inspection) -> None:
-        self.records.append(record)
+        with self._arrived:
+            self.records.append(record)
+            self._arrived.notify()
+
+    def take(self, count: int, timeout_s: float = 60.0) -> list[Inspection]:
+        """The first `count` records not taken yet, waiting for them to arrive."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.records) >= count, timeout_s):
+                raise InspectorError(f"bench: the station judged no part for {timeout_s:.0f} s")
+            block, self.records = self.records[:count], self.records[count:]
+        return block
 
 
 def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
@@ -182,17 +196,16 @@ def run_station(options: BenchOptions, parts: int) -> list[Inspection]:
     """`parts` records of a fresh station on the recording, as fast as it decodes, after
     its warm-up parts."""
     collector = _Collector()
-    warm_up = WARM_UP_PARTS
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
         config = _config(options, "fast", Path(tmp))
         station = build_station(config, extra_sinks=[collector]).station
         station.start()
         try:
-            while station.stats.parts < warm_up + parts and not station.wait(0.05):
+            while station.stats.parts < WARM_UP_PARTS + parts and not station.wait(0.05):
                 pass
         finally:
             station.stop()
-    return collector.records[warm_up : warm_up + parts]
+    return collector.records[WARM_UP_PARTS : WARM_UP_PARTS + parts]
 
 
 @dataclass
@@ -234,28 +247,6 @@ def _one_round(options: BenchOptions, raw: RawBackend, index: int, samples: Samp
     samples.decoding.add(run_station(options, options.share(options.pipeline_parts, index)))
 
 
-class _BlockCollector(Sink):
-    """Hands the bench the station's records a block at a time."""
-
-    name = "bench-blocks"
-
-    def __init__(self) -> None:
-        self._records: list[Inspection] = []
-        self._arrived = threading.Condition()
-
-    def handle(self, record: Inspection) -> None:
-        with self._arrived:
-            self._records.append(record)
-            self._arrived.notify()
-
-    def take(self, count: int, timeout_s: float = 60.0) -> list[Inspection]:
-        with self._arrived:
-            if not self._arrived.wait_for(lambda: len(self._records) >= count, timeout_s):
-                raise InspectorError(f"bench: the station judged no part for {timeout_s:.0f} s")
-            block, self._records = self._records[:count], self._records[count:]
-        return block
-
-
 @dataclass
 class Interleaved:
     """Blocks of parts through the station, and as many raw calls on its model."""
@@ -294,7 +285,7 @@ def measure_interleaved(options: BenchOptions, memory: MemorySource) -> Interlea
     """The pipeline from memory and the raw backend in alternating blocks, then paced
     parts and raw calls in turn, on one station and its loaded model: a drifting
     machine moves both alike."""
-    collector = _BlockCollector()
+    collector = _Collector()
     replay = memory.gated()
     with tempfile.TemporaryDirectory(prefix="inspector-bench-") as tmp:
         config = _config(options, "fast", Path(tmp))
@@ -311,7 +302,7 @@ def measure_interleaved(options: BenchOptions, memory: MemorySource) -> Interlea
 
 
 def _alternate(
-    options: BenchOptions, detector: Detector, replay: GatedReplay, collector: _BlockCollector
+    options: BenchOptions, detector: Detector, replay: GatedReplay, collector: _Collector
 ) -> Interleaved:
     result = Interleaved()
     # the station's input tensor, holding its last part: the time of a call does not
@@ -340,7 +331,7 @@ def _alternate_paced(
     options: BenchOptions,
     detector: Detector,
     replay: GatedReplay,
-    collector: _BlockCollector,
+    collector: _Collector,
     period_s: float,
     result: Interleaved,
 ) -> None:

@@ -38,7 +38,6 @@ class MemorySource(FrameSource):
             raise DataError(f"{name}: no frames to replay")
         super().__init__(name, frames[0].shape, fps)
         self._frames = frames
-        self._paced = paced
         self._pacer = Pacer(fps if paced else None)
         self._next = 0
 
