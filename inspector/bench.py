@@ -59,12 +59,16 @@ from inspector.versions import runtime_versions
 __all__ = ["BenchOptions", "CpuTimes", "run_bench"]
 
 
+OVERLAP_SETTINGS = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class BenchOptions:
     model: Path
     video: Path
     backend: str = "onnxruntime"
     threads: int | None = None
+    overlap: str = "auto"
     imgsz: int | None = None
     raw_iterations: int = 300
     pipeline_parts: int = 300
@@ -76,6 +80,8 @@ class BenchOptions:
     block_parts: int = 20
 
     def __post_init__(self) -> None:
+        if self.overlap not in OVERLAP_SETTINGS:
+            raise ConfigError(f"bench: overlap must be one of {', '.join(OVERLAP_SETTINGS)}")
         for name, least in (("rounds", 1), ("blocks", 1), ("block_parts", 2), ("latency_parts", 2)):
             if getattr(self, name) < least:
                 raise ConfigError(f"bench: {name} must be >= {least}, got {getattr(self, name)}")
@@ -175,6 +181,7 @@ def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
                 "path": str(options.model),
                 "backend": options.backend,
                 "threads": options.threads,
+                "overlap": options.overlap,
                 "imgsz": options.imgsz,
             },
             "judge": {"min_confidence": 0.25},
@@ -256,6 +263,7 @@ class Interleaved:
     detect_ms: list[float] = field(default_factory=list)
     paced: list[Inspection] = field(default_factory=list)
     raw_paced_ms: list[float] = field(default_factory=list)
+    overlap: bool = False  # whether the station inferred beside its worker
 
     def figures(self, options: BenchOptions) -> dict[str, Any]:
         raw = np.concatenate(self.raw_ms)
@@ -272,6 +280,7 @@ class Interleaved:
             "pipeline_from_memory_median_fps": self.pipeline.median_fps,
             "raw_interleaved_fps": round(1000.0 / float(raw.mean()), 2),
             "raw_interleaved_median_fps": round(1000.0 / float(np.median(raw)), 2),
+            "overlap": self.overlap,
             "interleaved": {
                 "blocks": options.blocks,
                 "block_parts": options.block_parts,
@@ -294,6 +303,7 @@ def measure_interleaved(options: BenchOptions, memory: MemorySource) -> Interlea
         try:
             detector = station.pipeline.detector
             result = _alternate(options, detector, replay, collector)
+            result.overlap = station.options.overlap
             period_s = 1.0 / (memory.fps or 30.0)  # 1/30 s where the file gives no rate
             _alternate_paced(options, detector, replay, collector, period_s, result)
             return result

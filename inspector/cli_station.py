@@ -198,6 +198,9 @@ def bench_command(
     ),
     video: Annotated[Path | None, typer.Option(help="Recording (default: the demo's).")] = None,
     threads: Annotated[int | None, typer.Option(help="Runtime CPU threads.")] = None,
+    overlap: Annotated[
+        str, typer.Option(help="Infer beside the worker: auto, on or off (model.overlap).")
+    ] = "auto",
     imgsz: Annotated[
         int | None, typer.Option(help="Input size, for a dynamic-input model (default: its own).")
     ] = None,
@@ -230,6 +233,7 @@ def bench_command(
         video=video or DEMO_VIDEO,
         backend=backend,
         threads=threads,
+        overlap=overlap,
         imgsz=imgsz,
         raw_iterations=raw_iterations,
         pipeline_parts=pipeline_parts,

@@ -154,6 +154,13 @@ class ModelConfig(Section):
         "onnxruntime", description="Runtime that runs the model."
     )
     threads: int | None = Field(None, ge=1, description="Runtime CPU threads (None: runtime's).")
+    overlap: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Infer on a thread beside the inspection worker, two parts deep, so the "
+        "next part is prepared and the last judged while the model runs. auto: on when "
+        "inference leaves a CPU core free (TensorRT, or fewer runtime threads than cores); "
+        "off where inference uses every core, which the worker's thread would only slow.",
+    )
     imgsz: int | None = Field(
         None,
         ge=32,

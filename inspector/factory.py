@@ -22,7 +22,7 @@ from inspector.vision.parts import PartLocator
 
 __all__ = ["StationParts", "build_station", "open_model"]
 
-POOL_SLACK = 4  # frame buffers beyond the pending-part limit: capture, latest, decode
+POOL_SLACK = 5  # frame buffers beyond the pending-part limit: capture, latest, in flight
 
 
 @dataclass
@@ -59,6 +59,11 @@ def open_model(config: StationConfig) -> tuple[Detector, Judge]:
         raise
     detector.with_params(DecodeParams(conf=conf, iou=config.model.iou))
     return detector, judge
+
+
+def overlap_inference(setting: str, detector: Detector) -> bool:
+    """`model.overlap` for this detector: auto overlaps where inference spares a core."""
+    return setting == "on" or (setting == "auto" and detector.spare_cpu)
 
 
 def build_station(
@@ -115,7 +120,8 @@ def build_station(
         StationOptions(
             max_pending_frames,
             not source.live,
-            log_sink.wants_image,
+            overlap=overlap_inference(config.model.overlap, detector),
+            keep_image=log_sink.wants_image,
             on_stop=(link.close,) if link else (),
         ),
     )

@@ -2,8 +2,10 @@
 
 Threads: the capture thread reads frames and runs frame-driven triggers; event-driven
 triggers have their own thread; one inspection worker turns trigger events into
-`Inspection` records; every sink has its own queue and thread (`SinkRunner`). Nothing
-slower than detect + judge sits between a trigger and the hot sinks (the PLC result).
+`Inspection` records, in order, running the detector through a lane (in line, or on an
+inference thread beside it: `inspector.detect.lane`); every sink has its own queue and
+thread (`SinkRunner`). Nothing slower than detect + judge sits between a trigger and the
+hot sinks (the PLC result).
 
 Every trigger event becomes exactly one record: a part that cannot be inspected in time
 (no frame, queue overrun, deadline passed) is recorded as NO_DECISION, which rejects.
@@ -17,6 +19,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,6 +27,7 @@ import numpy as np
 
 from inspector.camera.capture import Capture, CaptureState
 from inspector.detect.base import Detector
+from inspector.detect.lane import Ticket, open_lane
 from inspector.judge import Judge
 from inspector.sinks.base import SinkRunner
 from inspector.trigger.base import Trigger
@@ -110,10 +114,12 @@ class Pipeline:
 class StationOptions:
     """`keep_image` says which records the log archives (only those are copied);
     `wait_for_worker` lets a file source wait instead of overrunning (a live camera
-    cannot wait, so its excess parts are rejected)."""
+    cannot wait, so its excess parts are rejected); `overlap` runs inference beside the
+    worker (`OverlappedLane`)."""
 
     max_pending_frames: int = 4
     wait_for_worker: bool = False
+    overlap: bool = False
     keep_image: Callable[[Inspection], bool] = lambda record: False
     on_stop: tuple[Callable[[], None], ...] = ()  # close links the station does not own
 
@@ -187,6 +193,19 @@ class LatestFrame:
             frame.done()
 
 
+@dataclass(eq=False, slots=True)
+class _Part:
+    """A part between `_begin` and `_finish`: decided already, or detecting."""
+
+    event: TriggerEvent
+    frame: Frame | None
+    decided: Inspection | None = None
+    region: Region | None = None
+    image: np.ndarray | None = None
+    ticket: Ticket | None = None
+    t_detect: float = float("nan")
+
+
 def no_decision(reason: str) -> Judgement:
     return Judgement(Verdict.NO_DECISION, RESULT_NO_DECISION, Detections.empty(), reason)
 
@@ -216,6 +235,7 @@ class Station:
         self._latest = LatestFrame()
         self._seq = itertools.count(1)
         self._stopping = threading.Event()
+        self._lane = open_lane(pipeline.detector, self.options.overlap)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
 
@@ -233,6 +253,7 @@ class Station:
     def start(self) -> None:
         for runner in self.sinks:
             runner.start()
+        self._lane.start()
         self._worker.start()
         self.trigger.start(self._submit)
         self.capture.start()
@@ -267,6 +288,7 @@ class Station:
         self.capture.stop()
         self._events.put(None)
         self._worker.join()
+        self._lane.close()
         self._report(StationHealth.unknown())
         self._latest.clear()
         for runner in self.sinks:
@@ -326,39 +348,102 @@ class Station:
     # -- inspection worker
 
     def _work(self) -> None:
-        """Inspect events as they come; between them, report health every tick, so a
-        hung worker stops the heartbeat the PLC watches."""
+        """Inspect events as they come, up to the lane's depth at once, in order; between
+        them, report health every tick, so a hung worker stops the heartbeat the PLC
+        watches."""
+        in_flight: deque[_Part] = deque()
         while True:
+            if in_flight and (len(in_flight) >= self._lane.depth or self._events.empty()):
+                self._finish_oldest(in_flight)
+                continue
             try:
                 event = self._events.get(timeout=TICK_S)
             except queue.Empty:
                 self._report(self.health())
                 continue
-            try:
-                if event is None:
-                    return
-                self._handle(event)
-            except Exception:
-                log.exception("inspection failed; the part is rejected")
-                if event is not None:
-                    self._publish(self._record(event, None, None, no_decision("internal error")))
-            finally:
+            if event is None:
                 self._events.task_done()
-            self._report(self.health())
+                return
+            if event.frame is None:
+                # its frame may be a frame period away: no finished part waits for it
+                while in_flight:
+                    self._finish_oldest(in_flight)
+            in_flight.append(self._begin(event))
 
-    def _handle(self, event: TriggerEvent) -> None:
+    def _finish_oldest(self, in_flight: deque[_Part]) -> None:
+        self._finish(in_flight.popleft())
+        if not in_flight:
+            self._mark_busy(False)
+        self._report(self.health())
+
+    def _begin(self, event: TriggerEvent) -> _Part:
+        """Take the part's frame and start its detection; a part that cannot be
+        inspected comes back decided (NO_DECISION)."""
         self._mark_busy(True)
         frame = event.frame
         if frame is not None:
             self._frame_slots.release()
         elif not event.origin.endswith(":overrun"):
             frame = self._latest.take_after(event.t_trigger, event.deadline)
+        part = _Part(event, frame)
         try:
-            self._inspect(event, frame)
+            self._start_detection(part)
+        except Exception:
+            log.exception("inspection failed; the part is rejected")
+            part.decided = self._record(event, frame, None, no_decision("internal error"))
+        return part
+
+    def _start_detection(self, part: _Part) -> None:
+        event, frame = part.event, part.frame
+        if frame is None:
+            reason = "overrun" if event.origin.endswith(":overrun") else "no frame"
+            part.decided = self._record(event, None, None, no_decision(reason))
+            return
+        if time.monotonic() > event.deadline:
+            part.decided = self._record(event, frame, None, no_decision("late: queued too long"))
+            return
+        region = event.region
+        if region is None and self.pipeline.locate is not None:
+            region = self.pipeline.locate(frame.image)
+            if region is None:
+                part.decided = self._record(event, frame, None, no_decision("no part in view"))
+                return
+        part.region = region
+        part.image = region.crop(frame.image) if region else frame.image
+        part.t_detect = time.monotonic()
+        part.ticket = self._lane.submit(part.image)
+
+    def _finish(self, part: _Part) -> None:
+        """Judge and publish one part, and hand its frame back."""
+        try:
+            if part.decided is not None:
+                self._publish(part.decided)
+            else:
+                self._publish(*self._judge(part))
+        except Exception:
+            log.exception("inspection failed; the part is rejected")
+            self._publish(self._record(part.event, None, None, no_decision("internal error")))
         finally:
-            if frame is not None:
-                frame.done()
-        self._mark_busy(False)
+            if part.frame is not None:
+                part.frame.done()
+            self._events.task_done()
+
+    def _judge(self, part: _Part) -> tuple[Inspection, np.ndarray]:
+        event, region = part.event, part.region
+        detections = self._lane.result(part.ticket)
+        t_detected = time.monotonic()
+        if region is not None and len(detections):
+            detections.xyxy[:, 0::2] += region.x0
+            detections.xyxy[:, 1::2] += region.y0
+        judgement = self.pipeline.judge(detections)
+        record = self._record(
+            event, part.frame, detections, judgement, detect=(part.t_detect, t_detected)
+        )
+        record.region = region
+        if record.times.judged > event.deadline:
+            late = (record.times.judged - event.deadline) * 1000
+            record.judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
+        return record, part.image
 
     def _mark_busy(self, busy: bool) -> None:
         """READY <-> BUSY only; a stopping or faulted station keeps its state."""
@@ -366,57 +451,15 @@ class Station:
             if self.state in (StationState.READY, StationState.BUSY):
                 self.state = StationState.BUSY if busy else StationState.READY
 
-    def _inspect(self, event: TriggerEvent, frame: Frame | None) -> None:
-        if frame is None:
-            reason = "overrun" if event.origin.endswith(":overrun") else "no frame"
-            self._publish(self._record(event, None, None, no_decision(reason)))
-            return
-        times_capture = frame.t_capture
-        if time.monotonic() > event.deadline:
-            self._publish(
-                self._record(
-                    event, frame, None, no_decision("late: queued too long"), capture=times_capture
-                )
-            )
-            return
-        region = event.region
-        if region is None and self.pipeline.locate is not None:
-            region = self.pipeline.locate(frame.image)
-            if region is None:
-                judgement = no_decision("no part in view")
-                self._publish(self._record(event, frame, None, judgement, capture=times_capture))
-                return
-        image = region.crop(frame.image) if region else frame.image
-        t_detect = time.monotonic()
-        detections = self.pipeline.detector.detect(image)
-        t_detected = time.monotonic()
-        if region is not None and len(detections):
-            detections.xyxy[:, 0::2] += region.x0
-            detections.xyxy[:, 1::2] += region.y0
-        judgement = self.pipeline.judge(detections)
-        record = self._record(
-            event,
-            frame,
-            detections,
-            judgement,
-            capture=times_capture,
-            detect=(t_detect, t_detected),
-        )
-        record.region = region
-        if record.times.judged > event.deadline:
-            late = (record.times.judged - event.deadline) * 1000
-            record.judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
-        self._publish(record, image)
-
     def _record(
         self,
         event: TriggerEvent,
         frame: Frame | None,
         detections: Detections | None,
         judgement: Judgement,
-        capture: float = float("nan"),
         detect: tuple[float, float] = (float("nan"), float("nan")),
     ) -> Inspection:
+        capture = frame.t_capture if frame is not None else float("nan")
         times = StageTimes(event.t_trigger, capture, detect[0], detect[1], time.monotonic())
         return Inspection(
             seq=next(self._seq),

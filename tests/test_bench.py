@@ -81,6 +81,19 @@ def test_figures_are_consistent(report: dict):
     assert report["imgsz"] == [320, 320]
 
 
+def test_auto_keeps_inference_in_line_where_it_uses_every_core(report: dict):
+    assert report["overlap"] is False
+
+
+def test_overlapped_inference_is_benched_as_asked():
+    result = bench("--overlap", "on", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["overlap"] is True
+    assert doc["parts"] == {"throughput": 20, "latency": 10}
+    assert doc["pipeline_from_memory_fps"] > 0
+
+
 def test_every_leg_says_how_much_cpu_the_host_stole(report: dict):
     steal = report["host_cpu_steal"]
     assert set(steal) == {"raw_and_pipeline", "plc"}
@@ -116,6 +129,7 @@ def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
         (["--rounds", "0"], "bench: rounds must be >= 1, got 0"),
         (["--block-parts", "1"], "bench: block_parts must be >= 2, got 1"),
         (["--rounds", "6"], "bench: raw_iterations must be at least 2 per round (12), got 6"),
+        (["--overlap", "maybe"], "bench: overlap must be one of auto, on, off"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], message: str):

@@ -7,6 +7,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from inspector.config import parse_config
@@ -37,12 +39,16 @@ class Broken(Sink):
         raise OSError("disk on fire")
 
 
-def config(tmp_path: Path, camera: dict, trigger: dict, **extra):
+OVERLAP = pytest.mark.parametrize("overlap", ["off", "on"])
+
+
+def config(tmp_path: Path, camera: dict, trigger: dict, overlap: str = "off", **extra):
+    tmp_path.mkdir(exist_ok=True)
     return parse_config(
         {
             "camera": camera,
             "trigger": trigger,
-            "model": {"path": str(shipped_model("magnetic-tile"))},
+            "model": {"path": str(shipped_model("magnetic-tile")), "overlap": overlap},
             "judge": {"min_confidence": 0.5},
             "storage": {"database": str(tmp_path / "log.db"), "images_dir": str(tmp_path / "img")},
             **extra,
@@ -69,11 +75,12 @@ def db_rows(tmp_path: Path) -> list[tuple]:
         ).fetchall()
 
 
-def test_every_frame_of_a_triggered_file_is_one_record(tmp_path: Path):
+@OVERLAP
+def test_every_frame_of_a_triggered_file_is_one_record(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 24)
     collect = Collect()
     cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
     )
     station = run_to_end(cfg, [collect])
     assert [r.frame_seq for r in collect.records] == list(range(24))
@@ -86,13 +93,15 @@ def test_every_frame_of_a_triggered_file_is_one_record(tmp_path: Path):
     assert record.times.detect_end <= record.times.judged
 
 
-def test_missed_deadline_is_no_decision_and_rejects(tmp_path: Path):
+@OVERLAP
+def test_missed_deadline_is_no_decision_and_rejects(tmp_path: Path, overlap: str):
     video = write_video(tmp_path / "v.avi", "MJPG", count=10)
     collect = Collect()
     cfg = config(
         tmp_path,
         {"kind": "video", "path": str(video), "pace": "fast"},
         {"kind": "line", "deadline_ms": 0.001},
+        overlap,
     )
     run_to_end(cfg, [collect])
     assert len(collect.records) == 10
@@ -102,11 +111,12 @@ def test_missed_deadline_is_no_decision_and_rejects(tmp_path: Path):
     assert all(r.verdict.rejects for r in collect.records)
 
 
-def test_a_failing_sink_never_stalls_inspection(tmp_path: Path):
+@OVERLAP
+def test_a_failing_sink_never_stalls_inspection(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 15)
     broken = Broken()
     cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
     )
     station = run_to_end(cfg, [broken])
     runner = next(r for r in station.sinks if r.sink is broken)
@@ -114,13 +124,15 @@ def test_a_failing_sink_never_stalls_inspection(tmp_path: Path):
     assert len(db_rows(tmp_path)) == 15
 
 
-def test_interval_trigger_takes_a_frame_captured_after_it(tmp_path: Path):
+@OVERLAP
+def test_interval_trigger_takes_a_frame_captured_after_it(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 60)
     collect = Collect()
     cfg = config(
         tmp_path,
         {"kind": "folder", "path": str(folder), "fps": 30},
         {"kind": "interval", "period_s": 0.25},
+        overlap,
     )
     run_to_end(cfg, [collect])
     assert 5 <= len(collect.records) <= 9  # 2 s of frames, a trigger every 0.25 s
@@ -129,13 +141,15 @@ def test_interval_trigger_takes_a_frame_captured_after_it(tmp_path: Path):
     assert all(r.times.capture >= r.times.trigger for r in decided)
 
 
-def test_manual_trigger_and_stop_finish_every_part(tmp_path: Path):
+@OVERLAP
+def test_manual_trigger_and_stop_finish_every_part(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 40)
     collect = Collect()
     cfg = config(
         tmp_path,
         {"kind": "folder", "path": str(folder), "fps": 20, "loop": True},
         {"kind": "manual"},
+        overlap,
     )
     station = build_station(cfg, extra_sinks=[collect]).station
     station.start()
@@ -151,11 +165,14 @@ def test_manual_trigger_and_stop_finish_every_part(tmp_path: Path):
     assert len(db_rows(tmp_path)) == 3
 
 
-def test_a_live_camera_that_outpaces_the_worker_overruns_but_loses_nothing(tmp_path: Path):
+@OVERLAP
+def test_a_live_camera_that_outpaces_the_worker_overruns_but_loses_nothing(
+    tmp_path: Path, overlap: str
+):
     folder = write_folder(tmp_path / "frames", 40)
     collect = Collect()
     cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
     )
     parts = build_station(cfg, extra_sinks=[collect], max_pending_frames=1)
     station = parts.station
@@ -170,6 +187,45 @@ def test_a_live_camera_that_outpaces_the_worker_overruns_but_loses_nothing(tmp_p
     overruns = [r for r in collect.records if r.judgement.reason == "overrun"]
     assert overruns, "the worker kept up: the test proves nothing"
     assert all(r.verdict is Verdict.NO_DECISION for r in overruns)
+
+
+def demo_frames(folder: Path, count: int, step: int) -> Path:
+    """Every `step`-th frame of the demo recording: tiles, good and defective, at every
+    position on the belt."""
+    folder.mkdir()
+    capture = cv2.VideoCapture(str(shipped_model("magnetic-tile").parent / "demo" / "conveyor.mp4"))
+    index = 0
+    while index < count * step:
+        ok, image = capture.read()
+        assert ok, "the demo recording is shorter than the test needs"
+        if index % step == 0:
+            cv2.imwrite(str(folder / f"f{index:05d}.png"), image)
+        index += 1
+    capture.release()
+    return folder
+
+
+def test_overlapped_inference_judges_every_part_as_the_worker_alone_does(tmp_path: Path):
+    folder = demo_frames(tmp_path / "frames", count=40, step=7)
+    results = {}
+    for overlap in ("off", "on"):
+        collect = Collect()
+        cfg = config(
+            tmp_path / overlap,
+            {"kind": "folder", "path": str(folder), "pace": "fast"},
+            {"kind": "line"},
+            overlap,
+            judge={"min_confidence": 0.05},
+        )
+        run_to_end(cfg, [collect])
+        results[overlap] = collect.records
+    off, on = results["off"], results["on"]
+    assert [r.frame_seq for r in on] == [r.frame_seq for r in off] == list(range(40))
+    assert sum(len(r.detections) for r in off) > 0, "no detections: the test proves nothing"
+    for a, b in zip(off, on, strict=True):
+        assert (b.verdict, b.result_code) == (a.verdict, a.result_code)
+        np.testing.assert_allclose(b.detections.xyxy, a.detections.xyxy, atol=1e-3)
+        np.testing.assert_array_equal(b.detections.class_id, a.detections.class_id)
 
 
 @pytest.mark.parametrize(

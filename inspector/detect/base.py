@@ -130,8 +130,19 @@ class Detector(ABC):
     def __init__(self, info: ModelInfo, output_shape: tuple[int, ...], params: DecodeParams):
         self.info = info
         self.layout: Layout = detect_layout(output_shape, info.num_classes, str(info.path))
-        self.letterbox = Letterbox(info.input_hw, info.channels)
+        self.letterbox = self.new_letterbox()
         self.decoder = YoloDecoder(self.layout, info.num_classes, params)
+
+    @property
+    def spare_cpu(self) -> bool:
+        """Whether inference leaves a CPU core to the station's own work while it runs
+        (an accelerator, or a CPU runtime given fewer threads than there are cores)."""
+        return False
+
+    def new_letterbox(self) -> Letterbox:
+        """A letterbox with an input tensor of its own, in memory this runtime reads
+        from best."""
+        return Letterbox(self.info.input_hw, self.info.channels)
 
     @classmethod
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,11 @@ class OnnxRuntimeDetector(Detector):
             self._binding.bind_ortvalue_output(
                 self._output_name, ort.OrtValue.ortvalue_from_numpy(self._output)
             )
+
+    @property
+    def spare_cpu(self) -> bool:
+        threads = self.session.get_session_options().intra_op_num_threads  # 0: one per core
+        return 0 < threads < (os.cpu_count() or 1)
 
     @classmethod
     def open(

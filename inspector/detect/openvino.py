@@ -6,6 +6,7 @@ with `metadata.yaml` beside it) or an ONNX file, which OpenVINO reads directly.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +59,20 @@ class OpenVinoDetector(Detector):
         info = ModelInfo.from_metadata(model_file, file_sha256(model_file), metadata, overrides)
         return cls(compiled, info, params)
 
+    @property
+    def spare_cpu(self) -> bool:
+        threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))  # 0: one per core
+        return 0 < threads < (os.cpu_count() or 1)
+
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         if tensor is not self._bound:
-            self.request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor)))
-            self._bound = tensor
+            if tensor.flags.c_contiguous and tensor.dtype == np.float32:
+                # shared, so the binding stays valid for this tensor's next contents
+                self.request.set_input_tensor(ov.Tensor(tensor, shared_memory=True))
+                self._bound = tensor
+            else:  # a copy: bound for this call only
+                self.request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor, np.float32)))
+                self._bound = None
         self.request.infer()
         return self.request.get_output_tensor(0).data
 

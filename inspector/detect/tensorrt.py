@@ -14,6 +14,7 @@ import numpy as np
 from inspector.detect.base import DecodeParams, Detector, ModelInfo, ModelOverrides, file_sha256
 from inspector.detect.enginefile import split_engine_file
 from inspector.errors import ModelError
+from inspector.vision.letterbox import Letterbox
 
 try:
     import pycuda.autoinit  # noqa: F401 - creates the CUDA context
@@ -40,13 +41,21 @@ class TensorRtDetector(Detector):
         self.engine = engine
         self.context = engine.create_execution_context()
         self.stream = cuda.Stream()
-        # page-locked host buffers: the letterbox writes straight into the DMA source
-        self.letterbox.tensor = cuda.pagelocked_empty(self.letterbox.tensor.shape, np.float32)
         self._host_out = cuda.pagelocked_empty(out_shape, np.float32)
         self._dev_in = cuda.mem_alloc(self.letterbox.tensor.nbytes)
         self._dev_out = cuda.mem_alloc(self._host_out.nbytes)
         self.context.set_tensor_address(self._input_name, int(self._dev_in))
         self.context.set_tensor_address(self._output_name, int(self._dev_out))
+
+    @property
+    def spare_cpu(self) -> bool:
+        return True  # the GPU infers; the CPU waits on the stream
+
+    def new_letterbox(self) -> Letterbox:
+        # page-locked host memory: the letterbox writes straight into the DMA source
+        letterbox = super().new_letterbox()
+        letterbox.tensor = cuda.pagelocked_empty(letterbox.tensor.shape, np.float32)
+        return letterbox
 
     @classmethod
     def open(

@@ -1,0 +1,137 @@
+"""How the inspection worker runs its detector: in line, or beside it on a thread.
+
+A part's detection is split in two: `submit` letterboxes the part's image into an input
+slot and starts inference; `result` waits for it and decodes. Between the two the worker
+is free:
+
+- `SerialLane` (one part deep) infers in `result`, on the worker's own thread. Right for
+  a CPU runtime that uses every core: a second thread would only take cores from it.
+- `OverlappedLane` (two parts deep) infers on a thread of its own, so the worker
+  prepares part n+1 and judges part n-1 while part n infers. Right when inference runs
+  beside the CPU (an accelerator, or a runtime given fewer threads than there are
+  cores): the model then never waits for the station's Python.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inspector.detect.base import Detector
+from inspector.errors import InspectorError
+from inspector.types import Detections
+from inspector.vision.letterbox import Geometry, Letterbox
+
+__all__ = ["Lane", "OverlappedLane", "SerialLane", "Ticket", "open_lane"]
+
+
+@dataclass(eq=False, slots=True)
+class Ticket:
+    """One input slot of a lane and the part it holds: geometry, raw output, error."""
+
+    letterbox: Letterbox
+    geometry: Geometry | None = None
+    output: np.ndarray | None = None  # a copy the next inference cannot overwrite
+    error: Exception | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Lane(ABC):
+    """At most `depth` parts submitted and not yet collected, collected in order."""
+
+    depth: int
+
+    def __init__(self, detector: Detector) -> None:
+        self.detector = detector
+
+    @abstractmethod
+    def submit(self, image: np.ndarray) -> Ticket:
+        """Letterbox `image` into a free slot and start its inference."""
+
+    @abstractmethod
+    def result(self, ticket: Ticket) -> Detections:
+        """Wait for `ticket`'s inference and decode it; frees its slot, even on error."""
+
+    def start(self) -> None:  # noqa: B027 - only a lane with a thread starts anything
+        """Start what the lane runs on."""
+
+    def close(self) -> None:  # noqa: B027
+        """Stop what the lane runs on; parts not collected are abandoned."""
+
+
+class SerialLane(Lane):
+    """Infers in `result`, on the caller's thread, into the detector's own buffers."""
+
+    depth = 1
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__(detector)
+        self._ticket = Ticket(detector.letterbox)
+
+    def submit(self, image: np.ndarray) -> Ticket:
+        ticket = self._ticket
+        _, ticket.geometry = ticket.letterbox(image)
+        return ticket
+
+    def result(self, ticket: Ticket) -> Detections:
+        output = self.detector.infer(ticket.letterbox.tensor)
+        return self.detector.decoder(output, ticket.geometry)
+
+
+class OverlappedLane(Lane):
+    """Infers on a thread of its own, two slots deep; slots are handed out and taken
+    back by the one worker thread, so they need no lock."""
+
+    depth = 2
+
+    def __init__(self, detector: Detector) -> None:
+        super().__init__(detector)
+        self._free = [Ticket(detector.new_letterbox()) for _ in range(self.depth)]
+        self._queue: queue.SimpleQueue[Ticket | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="infer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, image: np.ndarray) -> Ticket:
+        if not self._free:
+            raise InspectorError(f"inference lane: more than {self.depth} parts in flight")
+        ticket = self._free.pop()
+        _, ticket.geometry = ticket.letterbox(image)
+        ticket.error = None
+        ticket.done.clear()
+        self._queue.put(ticket)
+        return ticket
+
+    def result(self, ticket: Ticket) -> Detections:
+        ticket.done.wait()
+        try:
+            if ticket.error is not None:
+                raise ticket.error
+            return self.detector.decoder(ticket.output, ticket.geometry)
+        finally:
+            self._free.append(ticket)
+
+    def close(self) -> None:
+        if self._thread.ident is not None:
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        while (ticket := self._queue.get()) is not None:
+            try:
+                output = self.detector.infer(ticket.letterbox.tensor)
+                if ticket.output is None or ticket.output.shape != output.shape:
+                    ticket.output = np.empty_like(output)
+                np.copyto(ticket.output, output)
+            except Exception as exc:  # handed to the worker, which rejects the part
+                ticket.error = exc
+            ticket.done.set()
+
+
+def open_lane(detector: Detector, overlap: bool) -> Lane:
+    return OverlappedLane(detector) if overlap else SerialLane(detector)

@@ -1,0 +1,134 @@
+"""Inference lanes on the shipped model: in line, and on an inference thread beside."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector.detect import DecodeParams, open_detector
+from inspector.detect.lane import Lane, OverlappedLane, SerialLane, open_lane
+from inspector.errors import InspectorError
+from inspector.factory import overlap_inference
+from tests.conftest import shipped_model
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with open_detector(
+        shipped_model("magnetic-tile"), "onnxruntime", DecodeParams(conf=0.05), threads=1
+    ) as loaded:
+        yield loaded
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    """Frames of the demo recording, tiles at several places on the belt."""
+    capture = cv2.VideoCapture(str(shipped_model("magnetic-tile").parent / "demo/conveyor.mp4"))
+    images = []
+    for index in range(60):
+        ok, image = capture.read()
+        assert ok
+        if index % 10 == 0:
+            images.append(image)
+    capture.release()
+    return images
+
+
+def collect_in_pairs(lane: Lane, images: list[np.ndarray]) -> list:
+    """Submit each part before collecting the previous one, as the worker does."""
+    results, pending = [], []
+    for image in images:
+        pending.append(lane.submit(image))
+        if len(pending) == lane.depth:
+            results.append(lane.result(pending.pop(0)))
+    results += [lane.result(ticket) for ticket in pending]
+    return results
+
+
+@pytest.mark.parametrize("lane_class", [SerialLane, OverlappedLane])
+def test_a_lane_detects_what_detect_does(detector, frames, lane_class):
+    expected = [detector.detect(image) for image in frames]
+    lane = lane_class(detector)
+    lane.start()
+    try:
+        got = collect_in_pairs(lane, frames)
+    finally:
+        lane.close()
+    assert sum(len(d) for d in expected) > 0, "no detections: the test proves nothing"
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_allclose(have.xyxy, want.xyxy, atol=1e-3)
+        np.testing.assert_allclose(have.score, want.score, atol=1e-5)
+        np.testing.assert_array_equal(have.class_id, want.class_id)
+
+
+def test_an_overlapped_lane_refuses_a_third_part_in_flight(detector, frames):
+    lane = OverlappedLane(detector)
+    lane.start()
+    try:
+        first = lane.submit(frames[0])
+        lane.submit(frames[1])
+        with pytest.raises(InspectorError, match="more than 2 parts in flight"):
+            lane.submit(frames[2])
+        lane.result(first)
+        lane.submit(frames[2])  # a collected part's slot is free again
+    finally:
+        lane.close()
+
+
+class FailingInference:
+    """Fake: the shipped detector, whose runtime fails on every call (a lost GPU)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        raise RuntimeError("CUDA error: an illegal memory access")
+
+
+def test_an_inference_error_reaches_the_worker_and_frees_the_slot(detector, frames):
+    lane = OverlappedLane(FailingInference(detector))
+    lane.start()
+    try:
+        for image in frames[:3]:  # more parts than slots: every failure gave its slot back
+            ticket = lane.submit(image)
+            with pytest.raises(RuntimeError, match="illegal memory access"):
+                lane.result(ticket)
+    finally:
+        lane.close()
+
+
+class Spare:
+    def __init__(self, spare_cpu: bool) -> None:
+        self.spare_cpu = spare_cpu
+
+
+@pytest.mark.parametrize(
+    ("setting", "spare_cpu", "overlap"),
+    [
+        ("auto", True, True),
+        ("auto", False, False),
+        ("on", False, True),
+        ("off", True, False),
+    ],
+)
+def test_model_overlap_setting(setting, spare_cpu, overlap):
+    assert overlap_inference(setting, Spare(spare_cpu)) is overlap
+
+
+@pytest.mark.parametrize(("threads", "spare"), [(None, False), (1, True)])
+def test_onnxruntime_spares_a_core_only_when_given_fewer_threads(threads, spare):
+    with open_detector(shipped_model("magnetic-tile"), threads=threads) as loaded:
+        assert loaded.spare_cpu is (spare and (os.cpu_count() or 1) > 1)
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_open_lane_chooses_by_overlap(detector, overlap):
+    lane = open_lane(detector, overlap)
+    assert isinstance(lane, OverlappedLane if overlap else SerialLane)
+    assert lane.depth == (2 if overlap else 1)
