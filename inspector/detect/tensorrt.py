@@ -17,7 +17,7 @@ from inspector.errors import ModelError
 from inspector.vision.letterbox import Letterbox
 
 try:
-    import pycuda.autoinit  # noqa: F401 - creates the CUDA context
+    import pycuda.autoinit  # creates the CUDA context, current on the importing thread only
     import pycuda.driver as cuda
     import tensorrt as trt
 except ImportError as exc:
@@ -41,6 +41,7 @@ class TensorRtDetector(Detector):
         self.engine = engine
         self.context = engine.create_execution_context()
         self.stream = cuda.Stream()
+        self._cuda_context = pycuda.autoinit.context
         self._host_out = cuda.pagelocked_empty(out_shape, np.float32)
         self._dev_in = cuda.mem_alloc(self.letterbox.tensor.nbytes)
         self._dev_out = cuda.mem_alloc(self._host_out.nbytes)
@@ -69,10 +70,15 @@ class TensorRtDetector(Detector):
         return cls(engine, info, params)
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
-        cuda.memcpy_htod_async(self._dev_in, tensor, self.stream)
-        self.context.execute_async_v3(self.stream.handle)
-        cuda.memcpy_dtoh_async(self._host_out, self._dev_out, self.stream)
-        self.stream.synchronize()
+        # the station infers on its worker or inference thread, not the importing one
+        self._cuda_context.push()
+        try:
+            cuda.memcpy_htod_async(self._dev_in, tensor, self.stream)
+            self.context.execute_async_v3(self.stream.handle)
+            cuda.memcpy_dtoh_async(self._host_out, self._dev_out, self.stream)
+            self.stream.synchronize()
+        finally:
+            self._cuda_context.pop()
         return self._host_out
 
     def close(self) -> None:
