@@ -361,7 +361,9 @@ class Station:
             except queue.Empty:
                 self._report(self.health())
                 continue
-            if event is None:
+            if event is None:  # stop: the parts in flight are finished first
+                while in_flight:
+                    self._finish_oldest(in_flight)
                 self._events.task_done()
                 return
             if event.frame is None:

@@ -166,6 +166,25 @@ def test_manual_trigger_and_stop_finish_every_part(tmp_path: Path, overlap: str)
 
 
 @OVERLAP
+def test_stopping_mid_run_finishes_every_part_in_flight(tmp_path: Path, overlap: str):
+    folder = write_folder(tmp_path / "frames", 400)
+    collect = Collect()
+    cfg = config(
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
+    )
+    station = build_station(cfg, extra_sinks=[collect]).station
+    station.start()
+    try:
+        assert wait_until(lambda: station.stats.parts >= 10, timeout=30)
+    finally:
+        station.stop()
+    parts = station.capture.frames_read - station.capture.dropped_frames
+    assert 10 <= parts < 400, "the station finished the file: the test proves nothing"
+    assert [r.frame_seq for r in collect.records] == list(range(parts))
+    assert len(db_rows(tmp_path)) == parts
+
+
+@OVERLAP
 def test_a_live_camera_that_outpaces_the_worker_overruns_but_loses_nothing(
     tmp_path: Path, overlap: str
 ):
