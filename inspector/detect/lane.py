@@ -100,8 +100,9 @@ class OverlappedLane(Lane):
     def submit(self, image: np.ndarray) -> Ticket:
         if not self._free:
             raise InspectorError(f"inference lane: more than {self.depth} parts in flight")
-        ticket = self._free.pop()
+        ticket = self._free[-1]
         _, ticket.geometry = ticket.letterbox(image)
+        self._free.pop()  # only now: a frame the letterbox refused keeps its slot free
         ticket.error = None
         ticket.done.clear()
         self._queue.put(ticket)

@@ -78,6 +78,22 @@ def test_an_overlapped_lane_refuses_a_third_part_in_flight(detector, frames):
         lane.close()
 
 
+def test_an_image_the_letterbox_refuses_keeps_its_slot_free(detector, frames):
+    lane = OverlappedLane(detector)
+    lane.start()
+    try:
+        for _ in range(3):
+            with pytest.raises(ZeroDivisionError):
+                lane.submit(np.zeros((0, 8, 3), np.uint8))  # an empty crop
+        tickets = [lane.submit(frames[0]), lane.submit(frames[1])]  # both slots still free
+        got = [lane.result(t).score for t in tickets]
+        want = [detector.detect(image).score for image in frames[:2]]
+        for have, expected in zip(got, want, strict=True):
+            np.testing.assert_allclose(have, expected, atol=1e-5)
+    finally:
+        lane.close()
+
+
 class FailingInference:
     """Fake: the shipped detector, whose runtime fails on every call (a lost GPU)."""
 
