@@ -148,3 +148,24 @@ def test_open_lane_chooses_by_overlap(detector, overlap):
     lane = open_lane(detector, overlap)
     assert isinstance(lane, OverlappedLane if overlap else SerialLane)
     assert lane.depth == (2 if overlap else 1)
+
+
+def test_an_overlapped_lane_allocates_no_frame_sized_buffers(detector, frames):
+    import tracemalloc
+
+    lane = OverlappedLane(detector)
+    lane.start()
+    try:
+        collect_in_pairs(lane, frames)  # warm-up: slots' buffers for this frame size
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for _ in range(3):
+            collect_in_pairs(lane, frames)
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+    finally:
+        lane.close()
+    growth = sum(stat.size_diff for stat in after.compare_to(before, "lineno"))
+    largest = max((stat.size for stat in after.statistics("traceback")), default=0)
+    assert growth < 64 * 1024, f"the lane keeps allocating: {growth} bytes over 18 parts"
+    assert largest < frames[0].nbytes // 4, f"a {largest}-byte block lives on after the parts"
