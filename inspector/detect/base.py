@@ -6,6 +6,7 @@ import ast
 import hashlib
 import importlib
 import json
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "ModelOverrides",
     "file_sha256",
     "open_detector",
+    "usable_cores",
 ]
 
 # name -> "module:Class"; a backend's runtime is imported only when it is chosen.
@@ -108,6 +110,15 @@ def _parse_literal(raw: object, field: str, path: Path) -> object:
             return json.loads(raw)
         except json.JSONDecodeError:
             raise ModelError(f"{path}: metadata '{field}' is unreadable: {raw[:60]}") from None
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on: its affinity where the OS tells, which a
+    container's cpuset narrows and `os.cpu_count()` does not."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def file_sha256(path: Path) -> str:

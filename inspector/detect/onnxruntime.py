@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from inspector.detect.base import (
     ModelInfo,
     ModelOverrides,
     file_sha256,
+    usable_cores,
 )
 from inspector.errors import ModelError
 
@@ -44,7 +44,7 @@ class OnnxRuntimeDetector(Detector):
     @property
     def spare_cpu(self) -> bool:
         threads = self.session.get_session_options().intra_op_num_threads  # 0: one per core
-        return 0 < threads < (os.cpu_count() or 1)
+        return 0 < threads < usable_cores()
 
     @classmethod
     def open(

@@ -6,13 +6,19 @@ with `metadata.yaml` beside it) or an ONNX file, which OpenVINO reads directly.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from inspector.detect.base import DecodeParams, Detector, ModelInfo, ModelOverrides, file_sha256
+from inspector.detect.base import (
+    DecodeParams,
+    Detector,
+    ModelInfo,
+    ModelOverrides,
+    file_sha256,
+    usable_cores,
+)
 from inspector.errors import ModelError
 
 try:
@@ -62,7 +68,7 @@ class OpenVinoDetector(Detector):
     @property
     def spare_cpu(self) -> bool:
         threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))  # 0: one per core
-        return 0 < threads < (os.cpu_count() or 1)
+        return 0 < threads < usable_cores()
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         if tensor is not self._bound:

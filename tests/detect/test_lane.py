@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import cv2
 import numpy as np
 import pytest
 
 from inspector.detect import DecodeParams, open_detector
+from inspector.detect.base import usable_cores
 from inspector.detect.lane import Lane, OverlappedLane, SerialLane, open_lane
 from inspector.errors import InspectorError
 from inspector.factory import overlap_inference
@@ -140,7 +139,7 @@ def test_model_overlap_setting(setting, spare_cpu, overlap):
 @pytest.mark.parametrize(("threads", "spare"), [(None, False), (1, True)])
 def test_onnxruntime_spares_a_core_only_when_given_fewer_threads(threads, spare):
     with open_detector(shipped_model("magnetic-tile"), threads=threads) as loaded:
-        assert loaded.spare_cpu is (spare and (os.cpu_count() or 1) > 1)
+        assert loaded.spare_cpu is (spare and usable_cores() > 1)
 
 
 @pytest.mark.parametrize("overlap", [False, True])
