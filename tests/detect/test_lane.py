@@ -14,10 +14,11 @@ from inspector.factory import overlap_inference
 from tests.conftest import shipped_model
 
 
-@pytest.fixture(scope="module")
-def detector():
+@pytest.fixture(scope="module", params=["onnxruntime", "openvino"])
+def detector(request):
+    """The shipped model, one runtime thread, through each CPU backend."""
     with open_detector(
-        shipped_model("magnetic-tile"), "onnxruntime", DecodeParams(conf=0.05), threads=1
+        shipped_model("magnetic-tile"), request.param, DecodeParams(conf=0.05), threads=1
     ) as loaded:
         yield loaded
 
@@ -47,13 +48,20 @@ def collect_in_pairs(lane: Lane, images: list[np.ndarray]) -> list:
     return results
 
 
+def collect_one_at_a_time(lane: Lane, images: list[np.ndarray]) -> list:
+    """Each part collected before the next comes, as on a line slower than the model:
+    the same slot every time."""
+    return [lane.result(lane.submit(image)) for image in images]
+
+
+@pytest.mark.parametrize("collect", [collect_in_pairs, collect_one_at_a_time])
 @pytest.mark.parametrize("lane_class", [SerialLane, OverlappedLane])
-def test_a_lane_detects_what_detect_does(detector, frames, lane_class):
+def test_a_lane_detects_what_detect_does(detector, frames, lane_class, collect):
     expected = [detector.detect(image) for image in frames]
     lane = lane_class(detector)
     lane.start()
     try:
-        got = collect_in_pairs(lane, frames)
+        got = collect(lane, frames)
     finally:
         lane.close()
     assert sum(len(d) for d in expected) > 0, "no detections: the test proves nothing"
