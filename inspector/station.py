@@ -201,9 +201,14 @@ class _Part:
     frame: Frame | None
     decided: Inspection | None = None
     region: Region | None = None
-    image: np.ndarray | None = None
     ticket: Ticket | None = None
     t_detect: float = float("nan")
+
+    @property
+    def image(self) -> np.ndarray:
+        """What the detector sees: the part's region of the frame (a view), or all of it."""
+        image = self.frame.image
+        return self.region.crop(image) if self.region else image
 
 
 def no_decision(reason: str) -> Judgement:
@@ -411,7 +416,6 @@ class Station:
                 part.decided = self._record(event, frame, None, no_decision("no part in view"))
                 return
         part.region = region
-        part.image = region.crop(frame.image) if region else frame.image
         part.t_detect = time.monotonic()
         part.ticket = self._lane.submit(part.image)
 

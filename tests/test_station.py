@@ -57,6 +57,13 @@ def config(tmp_path: Path, camera: dict, trigger: dict, overlap: str = "off", **
     )
 
 
+def line_config(tmp_path: Path, folder: Path, overlap: str):
+    """Every image of `folder` a part, as fast as the station takes them."""
+    return config(
+        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
+    )
+
+
 def run_to_end(cfg, sinks, timeout=60.0):
     station = build_station(cfg, extra_sinks=sinks).station
     station.start()
@@ -79,9 +86,7 @@ def db_rows(tmp_path: Path) -> list[tuple]:
 def test_every_frame_of_a_triggered_file_is_one_record(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 24)
     collect = Collect()
-    cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
-    )
+    cfg = line_config(tmp_path, folder, overlap)
     station = run_to_end(cfg, [collect])
     assert [r.frame_seq for r in collect.records] == list(range(24))
     assert [r.seq for r in collect.records] == list(range(1, 25))
@@ -115,9 +120,7 @@ def test_missed_deadline_is_no_decision_and_rejects(tmp_path: Path, overlap: str
 def test_a_failing_sink_never_stalls_inspection(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 15)
     broken = Broken()
-    cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
-    )
+    cfg = line_config(tmp_path, folder, overlap)
     station = run_to_end(cfg, [broken])
     runner = next(r for r in station.sinks if r.sink is broken)
     assert runner.failures == 15
@@ -169,9 +172,7 @@ def test_manual_trigger_and_stop_finish_every_part(tmp_path: Path, overlap: str)
 def test_stopping_mid_run_finishes_every_part_in_flight(tmp_path: Path, overlap: str):
     folder = write_folder(tmp_path / "frames", 400)
     collect = Collect()
-    cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
-    )
+    cfg = line_config(tmp_path, folder, overlap)
     station = build_station(cfg, extra_sinks=[collect]).station
     station.start()
     try:
@@ -190,9 +191,7 @@ def test_a_live_camera_that_outpaces_the_worker_overruns_but_loses_nothing(
 ):
     folder = write_folder(tmp_path / "frames", 40)
     collect = Collect()
-    cfg = config(
-        tmp_path, {"kind": "folder", "path": str(folder), "pace": "fast"}, {"kind": "line"}, overlap
-    )
+    cfg = line_config(tmp_path, folder, overlap)
     parts = build_station(cfg, extra_sinks=[collect], max_pending_frames=1)
     station = parts.station
     # behave as a live camera would: never wait for the worker
