@@ -13,6 +13,7 @@ Every trigger event becomes exactly one record: a part that cannot be inspected 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import itertools
 import logging
@@ -38,6 +39,7 @@ from inspector.types import (
     Inspection,
     Judgement,
     Region,
+    RejectReason,
     StageTimes,
     TriggerEvent,
     Verdict,
@@ -131,6 +133,7 @@ class RecordIdentity:
     model_id: str
     model_sha256: str
     config_hash: str
+    run_id: str = ""
     calibration_id: str | None = None
 
 
@@ -346,8 +349,7 @@ class Station:
         wait = self.options.wait_for_worker
         if event.frame is not None and not self._frame_slots.acquire(wait):
             event.frame.done()  # keep the pool alive for capture; this part is rejected
-            event.frame = None
-            event.origin = f"{event.origin}:overrun"
+            event = dataclasses.replace(event, frame=None, reject=RejectReason.OVERRUN)
         self._events.put(event)
 
     # -- inspection worker
@@ -390,7 +392,7 @@ class Station:
         frame = event.frame
         if frame is not None:
             self._frame_slots.release()
-        elif not event.origin.endswith(":overrun"):
+        elif event.reject is None:
             frame = self._latest.take_after(event.t_trigger, event.deadline)
         part = _Part(event, frame)
         try:
@@ -403,7 +405,7 @@ class Station:
     def _start_detection(self, part: _Part) -> None:
         event, frame = part.event, part.frame
         if frame is None:
-            reason = "overrun" if event.origin.endswith(":overrun") else "no frame"
+            reason = event.reject.value if event.reject else "no frame"
             part.decided = self._record(event, None, None, no_decision(reason))
             return
         if time.monotonic() > event.deadline:
@@ -436,19 +438,23 @@ class Station:
 
     def _judge(self, part: _Part) -> tuple[Inspection, np.ndarray]:
         event, region = part.event, part.region
-        detections = self._lane.result(part.ticket)
+        origin = (region.x0, region.y0) if region is not None else (0, 0)
+        detections = self._lane.result(part.ticket, origin)
         t_detected = time.monotonic()
-        if region is not None and len(detections):
-            detections.xyxy[:, 0::2] += region.x0
-            detections.xyxy[:, 1::2] += region.y0
         judgement = self.pipeline.judge(detections)
+        t_judged = time.monotonic()
+        if t_judged > event.deadline:
+            late = (t_judged - event.deadline) * 1000
+            judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
         record = self._record(
-            event, part.frame, detections, judgement, detect=(part.t_detect, t_detected)
+            event,
+            part.frame,
+            detections,
+            judgement,
+            detect=(part.t_detect, t_detected),
+            region=region,
+            t_judged=t_judged,
         )
-        record.region = region
-        if record.times.judged > event.deadline:
-            late = (record.times.judged - event.deadline) * 1000
-            record.judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
         return record, part.image
 
     def _mark_busy(self, busy: bool) -> None:
@@ -464,9 +470,12 @@ class Station:
         detections: Detections | None,
         judgement: Judgement,
         detect: tuple[float, float] = (float("nan"), float("nan")),
+        region: Region | None = None,
+        t_judged: float | None = None,
     ) -> Inspection:
         capture = frame.t_capture if frame is not None else float("nan")
-        times = StageTimes(event.t_trigger, capture, detect[0], detect[1], time.monotonic())
+        judged = time.monotonic() if t_judged is None else t_judged
+        times = StageTimes(event.t_trigger, capture, detect[0], detect[1], judged)
         return Inspection(
             seq=next(self._seq),
             trigger_id=event.trigger_id,
@@ -479,8 +488,10 @@ class Station:
             model_id=self.pipeline.identity.model_id,
             model_sha256=self.pipeline.identity.model_sha256,
             config_hash=self.pipeline.identity.config_hash,
+            run_id=self.pipeline.identity.run_id,
             calibration_id=self.pipeline.identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
+            region=region,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:
@@ -488,9 +499,11 @@ class Station:
         for hot in self.pipeline.hot_sinks:
             hot(record)
         if self.pipeline.hot_sinks:
-            record.times.plc_write = time.monotonic()
+            times = dataclasses.replace(record.times, plc_write=time.monotonic())
+            record = dataclasses.replace(record, times=times)
         if image is not None and self.options.keep_image(record):
-            record.image = image.copy()  # after the PLC write, and only for archived parts
+            # after the PLC write, and only for archived parts
+            record = dataclasses.replace(record, image=image.copy())
         self.stats.count(record)
         for runner in self.sinks:
             runner.submit(record)

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 __all__ = [
+    "ALLOWED_TRANSITIONS",
     "RESULT_NO_DECISION",
     "RESULT_PASS",
     "Detections",
+    "EventKind",
     "Frame",
     "Inspection",
     "Judgement",
     "Region",
+    "RejectReason",
+    "Severity",
     "StageTimes",
+    "StationEvent",
+    "StationHealth",
+    "StationState",
     "TriggerEvent",
     "Verdict",
 ]
@@ -102,19 +110,27 @@ class Region:
         return image[self.y0 : self.y1, self.x0 : self.x1]
 
 
-@dataclass(slots=True)
+class RejectReason(enum.Enum):
+    """Why a triggered part was rejected before it could be inspected."""
+
+    OVERRUN = "overrun"  # every frame buffer was held by parts still waiting
+
+
+@dataclass(frozen=True, slots=True)
 class TriggerEvent:
     """A request to inspect one part. Frame-driven triggers attach the frame (and the
     part's region); others leave it None and the station takes the newest frame
-    captured at or after `t_trigger`."""
+    captured at or after `t_trigger`. `reject` is set when the station refused the part
+    on arrival (it becomes a NO_DECISION record without being inspected)."""
 
     trigger_id: int
-    origin: str  # "presence", "interval", "manual", "plc", ...
+    origin: str  # the trigger's kind: "presence", "interval", "manual", "plc", ...
     t_trigger: float  # monotonic
     deadline: float  # monotonic; no verdict by then is NO_DECISION
     frame: Frame | None = None
     region: Region | None = None
     part_serial: str | None = None
+    reject: RejectReason | None = None
 
 
 class Verdict(enum.Enum):
@@ -143,9 +159,11 @@ class Judgement:
     reason: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class StageTimes:
-    """Monotonic timestamps of one inspection's stages (seconds)."""
+    """Monotonic timestamps of one inspection's stages (seconds); NaN: did not happen.
+    `plc_write` is known only after the PLC has the verdict, so the record the queued
+    sinks get carries it and the one committed before the PLC write does not."""
 
     trigger: float
     capture: float = math.nan
@@ -158,11 +176,13 @@ class StageTimes:
         return (getattr(self, end) - getattr(self, start)) * 1000.0
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Inspection:
-    """One record per triggered part; every sink (log, PLC, MQTT, SPC, web) reads this."""
+    """One record per triggered part; every sink (log, PLC, MQTT, SPC, web) reads this.
+    Built once by the station and never edited: the copy the queued sinks get (with
+    the PLC write time and, for archived parts, the image) is a new record."""
 
-    seq: int
+    seq: int  # 1, 2, ... within one run of the station
     trigger_id: int
     origin: str
     part_serial: str | None
@@ -173,11 +193,11 @@ class Inspection:
     model_id: str
     model_sha256: str
     config_hash: str
+    run_id: str = ""  # the station run that judged it: (run_id, seq) names a part for good
     calibration_id: str | None = None
     frame_seq: int | None = None
     region: Region | None = None  # the part of the frame that was inspected
     image: np.ndarray | None = None  # a copy of that region, only when a sink keeps it
-    image_paths: list[str] = field(default_factory=list)
 
     @property
     def verdict(self) -> Verdict:
@@ -191,3 +211,91 @@ class Inspection:
     def latency_ms(self) -> float:
         """Trigger to verdict."""
         return self.times.ms("trigger", "judged")
+
+
+# ---------------------------------------------------------------- the station's lifecycle
+
+
+class StationState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    FAULT = "fault"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+# The only transitions `Station._transition` accepts.
+ALLOWED_TRANSITIONS: Mapping[StationState, frozenset[StationState]] = MappingProxyType(
+    {
+        StationState.STARTING: frozenset(
+            {StationState.READY, StationState.FAULT, StationState.STOPPING}
+        ),
+        StationState.READY: frozenset(
+            {StationState.BUSY, StationState.FAULT, StationState.STOPPING}
+        ),
+        StationState.BUSY: frozenset(
+            {StationState.READY, StationState.FAULT, StationState.STOPPING}
+        ),
+        StationState.FAULT: frozenset({StationState.READY, StationState.STOPPING}),
+        StationState.STOPPING: frozenset({StationState.STOPPED}),
+        StationState.STOPPED: frozenset(),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StationHealth:
+    """The health of what READY depends on: True healthy, False faulted, None unknown
+    (starting or stopping). `sinks` is False while a critical sink (the log) fails."""
+
+    camera: bool | None
+    model: bool | None
+    log: bool | None
+    sinks: bool | None = True
+
+    @classmethod
+    def unknown(cls) -> StationHealth:
+        return cls(None, None, None, None)
+
+    @property
+    def ready(self) -> bool:
+        return all(part is True for part in (self.camera, self.model, self.log, self.sinks))
+
+
+class EventKind(enum.Enum):
+    """What a `StationEvent` announces."""
+
+    STATE = "state"  # the station's state changed
+    CAMERA_LOST = "camera_lost"
+    CAMERA_BACK = "camera_back"
+    MODEL_FAULT = "model_fault"  # non-finite output, or too many failed inferences
+    MODEL_BACK = "model_back"
+    SINK_FAILED = "sink_failed"
+    SINK_BACK = "sink_back"
+    OVERRUN = "overrun"  # a part was rejected: no frame buffer was free
+    SOURCE_ERRORS = "source_errors"  # frames the decoder could not read (counted)
+    CONFIG_CHANGED = "config_changed"
+    MODEL_CHANGED = "model_changed"
+    THRESHOLD_CHANGED = "threshold_changed"
+
+
+class Severity(enum.Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class StationEvent:
+    """One thing that happened to the station, for its listeners (PLC status, log,
+    MQTT, SPC, web). `detail` holds plain JSON values only."""
+
+    kind: EventKind
+    severity: Severity
+    message: str
+    wall_time: float  # time.time()
+    state: StationState  # the station's state after the event
+    detail: Mapping[str, str | int | float | bool | None] = field(
+        default_factory=lambda: MappingProxyType({})
+    )

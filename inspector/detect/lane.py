@@ -53,8 +53,9 @@ class Lane(ABC):
         """Letterbox `image` into a free slot and start its inference."""
 
     @abstractmethod
-    def result(self, ticket: Ticket) -> Detections:
-        """Wait for `ticket`'s inference and decode it; frees its slot, even on error."""
+    def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
+        """Wait for `ticket`'s inference and decode it, boxes shifted by `origin` (the
+        inspected region's top-left in the frame); frees its slot, even on error."""
 
     def start(self) -> None:  # noqa: B027 - only a lane with a thread starts anything
         """Start what the lane runs on."""
@@ -77,9 +78,9 @@ class SerialLane(Lane):
         _, ticket.geometry = ticket.letterbox(image)
         return ticket
 
-    def result(self, ticket: Ticket) -> Detections:
+    def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
         output = self.detector.infer(ticket.letterbox.tensor)
-        return self.detector.decoder(output, ticket.geometry)
+        return self.detector.decoder(output, ticket.geometry, origin)
 
 
 class OverlappedLane(Lane):
@@ -108,12 +109,12 @@ class OverlappedLane(Lane):
         self._queue.put(ticket)
         return ticket
 
-    def result(self, ticket: Ticket) -> Detections:
+    def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
         ticket.done.wait()
         try:
             if ticket.error is not None:
                 raise ticket.error
-            return self.detector.decoder(ticket.output, ticket.geometry)
+            return self.detector.decoder(ticket.output, ticket.geometry, origin)
         finally:
             self._free.append(ticket)
 

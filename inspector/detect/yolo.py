@@ -77,7 +77,11 @@ class YoloDecoder:
         self.num_classes = num_classes
         self.params = params
 
-    def __call__(self, output: np.ndarray, geometry: Geometry) -> Detections:
+    def __call__(
+        self, output: np.ndarray, geometry: Geometry, origin: tuple[int, int] = (0, 0)
+    ) -> Detections:
+        """Boxes in the pixels of the image the letterbox was given, shifted by `origin`
+        (where that image lies in the frame), on arrays made for this call."""
         if self.layout is Layout.END2END:
             xyxy, score, cls = self._end2end(output[0])
         else:
@@ -85,6 +89,9 @@ class YoloDecoder:
         if len(score) == 0:
             return Detections.empty()
         geometry.to_source(xyxy)
+        if origin != (0, 0):
+            xyxy[:, 0::2] += origin[0]
+            xyxy[:, 1::2] += origin[1]
         return Detections.from_arrays(xyxy, score, cls)
 
     def _end2end(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import ClassVar
 
-from inspector.types import Inspection
+from inspector.types import Inspection, StationEvent
 
 __all__ = ["Sink", "SinkRunner"]
 
@@ -51,6 +51,19 @@ class Sink(ABC):
                 errors.append(exc)
         return errors
 
+    # Whether the runner hands this sink the station's events (state changes, faults).
+    wants_events: ClassVar[bool] = False
+
+    def handle_event(self, event: StationEvent) -> None:  # noqa: B027 - most ignore them
+        """Process one station event, in order with the records around it; raising is
+        counted like a failed record."""
+
+    def wants_image(self, record: Inspection) -> bool:
+        """Whether this sink needs the part's image with `record` (the station copies
+        the inspected region only for records some sink wants it for). Runs on the
+        inspection worker: it must be quick and pure."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - most sinks hold nothing
         """Flush and release resources; called once, on the sink's thread."""
 
@@ -67,6 +80,7 @@ class SinkRunner:
         self.handled = 0
         self.failures = 0
         self.dropped = 0
+        self.dropped_events = 0
         self._warned = False
 
     def start(self) -> SinkRunner:
@@ -82,6 +96,16 @@ class SinkRunner:
             self._warn_once(f"sink {self.sink.name} is behind; dropping records")
             return False
         return True
+
+    def submit_event(self, event: StationEvent) -> None:
+        """Queue a station event for a sink that wants them; never blocks."""
+        if not self.sink.wants_events:
+            return
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped_events += 1
+            self._warn_once(f"sink {self.sink.name} is behind; dropping events")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish what is queued, close the sink, join the thread."""
@@ -103,10 +127,10 @@ class SinkRunner:
         except Exception as exc:
             log.warning("sink %s failed to close: %r", self.sink.name, exc)
 
-    def _next_batch(self) -> tuple[list[Inspection], bool]:
-        """Wait for a record, then take whatever else is queued (up to MAX_BATCH); True
+    def _next_batch(self) -> tuple[list[Inspection | StationEvent], bool]:
+        """Wait for an item, then take whatever else is queued (up to MAX_BATCH); True
         once the stop marker was taken."""
-        batch: list[Inspection] = []
+        batch: list[Inspection | StationEvent] = []
         item = self._queue.get()
         if item is not _STOP and self.sink.linger_s:
             time.sleep(self.sink.linger_s)
@@ -120,13 +144,38 @@ class SinkRunner:
                 return batch, False
         return batch, True
 
-    def _handle(self, batch: list[Inspection]) -> None:
+    def _handle(self, batch: list[Inspection | StationEvent]) -> None:
+        """Records in runs handed over together, events one at a time, all in order."""
+        run: list[Inspection] = []
+        errors: list[Exception] = []
+        for item in batch:
+            if isinstance(item, StationEvent):
+                errors += self._handle_records(run)
+                run = []
+                errors += self._handle_event(item)
+            else:
+                run.append(item)
+        errors += self._handle_records(run)
+        self._account(len(batch), errors)
+
+    def _handle_records(self, records: list[Inspection]) -> list[Exception]:
+        if not records:
+            return []
         try:
-            errors = self.sink.handle_batch(batch)
+            return self.sink.handle_batch(records)
         except Exception as exc:  # an override that raises: the whole batch failed
-            errors = [exc] * len(batch)
+            return [exc] * len(records)
+
+    def _handle_event(self, event: StationEvent) -> list[Exception]:
+        try:
+            self.sink.handle_event(event)
+        except Exception as exc:  # a sink failure must never reach inspection
+            return [exc]
+        return []
+
+    def _account(self, items: int, errors: list[Exception]) -> None:
         self.failures += len(errors)
-        self.handled += len(batch) - len(errors)
+        self.handled += items - len(errors)
         self.healthy = not errors
         if errors:
             self._warn_once(

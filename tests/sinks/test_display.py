@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from tests.sinks.records import CLASS_NAMES, make_inspection
 )
 def test_annotate_draws_defects_in_region_coordinates(verdict, region, box_pixel):
     record = make_inspection(1, verdict, image=np.full((90, 120, 3), 128, np.uint8))
-    record.region = region
+    record = dataclasses.replace(record, region=region)
     canvas = annotate(record, CLASS_NAMES)
     y, x = box_pixel
     assert tuple(canvas[y, x]) == COLOURS[Verdict.FAIL]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -18,7 +19,7 @@ from inspector.sinks.store import (
     inspection_row,
     open_log,
 )
-from inspector.types import Detections, StageTimes, Verdict
+from inspector.types import Detections, Judgement, StageTimes, Verdict
 from tests.sinks.records import CLASS_NAMES, make_inspection
 
 FAIL_DETECTIONS = [
@@ -144,18 +145,15 @@ def test_many_rows_keep_their_order(tmp_path: Path):
     ],
 )
 def test_stage_timings(times: StageTimes, expected):
-    record = make_inspection(1, Verdict.NO_DECISION)
-    record.times = times
+    record = dataclasses.replace(make_inspection(1, Verdict.NO_DECISION), times=times)
     row = inspection_row(record, CLASS_NAMES, None)
     assert {key: row[key] for key in expected} == expected
     assert list(row) == list(COLUMNS)
 
 
 def test_a_class_id_the_names_lack_is_still_logged():
-    record = make_inspection(1, Verdict.FAIL)
-    record.judgement = type(record.judgement)(
-        Verdict.FAIL, 8, Detections.from_arrays([[0, 0, 1, 1]], [0.7], [7])
-    )
+    judgement = Judgement(Verdict.FAIL, 8, Detections.from_arrays([[0, 0, 1, 1]], [0.7], [7]))
+    record = dataclasses.replace(make_inspection(1, Verdict.FAIL), judgement=judgement)
     row = inspection_row(record, CLASS_NAMES, None)
     assert json.loads(row["classes"]) == ["#7"]
 
@@ -185,8 +183,8 @@ def test_reopening_keeps_the_rows(tmp_path: Path):
 
 def test_a_failed_insert_leaves_no_row_and_is_counted(tmp_path: Path):
     db = tmp_path / "inspections.db"
-    broken = make_inspection(2, Verdict.FAIL)
-    broken.model_id = None  # type: ignore[assignment]  # violates NOT NULL
+    # model_id None violates NOT NULL
+    broken = dataclasses.replace(make_inspection(2, Verdict.FAIL), model_id=None)
     runner = run_through_runner(db, [make_inspection(1), broken, make_inspection(3)])
     assert (runner.handled, runner.failures) == (2, 1)
     conn = open_log_readonly(db)
@@ -270,7 +268,7 @@ def test_a_bad_row_in_a_batch_costs_only_itself(tmp_path: Path):
     """The batch's transaction fails on row 3; every other row is still written."""
     db = tmp_path / "inspections.db"
     records = [make_inspection(seq) for seq in range(1, 6)]
-    records[2].model_id = None  # type: ignore[assignment]  # violates NOT NULL
+    records[2] = dataclasses.replace(records[2], model_id=None)  # violates NOT NULL
     log = InspectionLog(open_log(db), None, CLASS_NAMES, 0.0)
     try:
         errors = log.handle_batch(records)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from inspector.cli import app, console, print_json
+from inspector.cli.common import console, print_json
 from inspector.errors import ConfigError
 
 __all__ = ["log_app", "log_database", "log_export", "log_tail"]
@@ -19,7 +19,6 @@ log_app = typer.Typer(
     help="The inspection log: recent inspections, live follow, CSV export.",
     no_args_is_help=True,
 )
-app.add_typer(log_app, name="log")
 
 DEFAULT_DATABASE = Path("inspections.db")
 

@@ -1,68 +1,18 @@
-"""The `inspector` command line: one Typer app.
-
-Every command raises `InspectorError` for what the user can fix; `main` prints it as
-one line and exits non-zero (a traceback only with --debug).
-"""
+"""`inspector data`: convert masks, split, check."""
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from inspector import __version__
-from inspector.errors import InspectorError
+from inspector.cli.common import console, err_console, print_json
 
-__all__ = ["app", "main"]
+__all__ = ["data_app"]
 
-app = typer.Typer(
-    name="inspector",
-    help="Edge inspection station: models, calibration, the station daemon and its demo.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 data_app = typer.Typer(help="Datasets: convert masks, split, check.", no_args_is_help=True)
-app.add_typer(data_app, name="data")
-
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
-) -> None:
-    if version:
-        console.print(f"inspector {__version__}")
-        raise typer.Exit()
-
-
-def progress_bar(disable: bool = False) -> Progress:
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        disable=disable,
-        transient=True,
-    )
-
-
-def print_json(doc: object) -> None:
-    sys.stdout.write(json.dumps(doc) + "\n")
-    sys.stdout.flush()
-
-
-# ---------------------------------------------------------------- data
 
 
 @data_app.command("convert-masks")
@@ -156,18 +106,3 @@ def _print_check(report) -> None:
         err_console.print(f"[red]problem:[/] {problem}")
     if len(report.problems) > 50:
         err_console.print(f"... and {len(report.problems) - 50} more problems")
-
-
-def main() -> None:
-    """Console entry point: one clear line per user error, tracebacks only with --debug."""
-    try:
-        app()
-    except InspectorError as exc:
-        if "--debug" in sys.argv:
-            raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(exc.exit_code)
-
-
-# Commands that live in their own modules register themselves on `app`.
-from inspector import cli_log, cli_model, cli_plc, cli_station  # noqa: E402, F401

@@ -8,13 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from inspector.cli import app, console, print_json, progress_bar
+from inspector.cli.common import console, print_json, progress_bar
 from inspector.errors import ConfigError
 
-__all__ = ["eval_command", "export_command", "train_command"]
+__all__ = ["eval_command", "export_command", "model_app", "train_command"]
+
+model_app = typer.Typer()
 
 
-@app.command("train")
+@model_app.command("train")
 def train_command(
     data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")] = Path("data.yaml"),
     model: Annotated[str, typer.Option(help="Architecture YAML (from scratch) or .pt.")] = (
@@ -81,7 +83,7 @@ def _parse_sets(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-@app.command("export")
+@model_app.command("export")
 def export_command(
     weights: Annotated[Path, typer.Option(help="Trained .pt weights.")],
     format: Annotated[str, typer.Option(help="onnx, openvino or engine.")] = "onnx",
@@ -116,7 +118,7 @@ def export_command(
     console.print(f"exported: {model_path}\ncard: {card}")
 
 
-@app.command("eval")
+@model_app.command("eval")
 def eval_command(
     model: Annotated[Path, typer.Option(help="Exported model (.onnx, OpenVINO .xml, .engine).")],
     data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")],

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from inspector.cli import app, console, err_console, print_json, progress_bar
+from inspector.cli.common import console, err_console, print_json, progress_bar
 from inspector.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -24,7 +24,6 @@ plc_app = typer.Typer(
     help="The PLC link over Modbus TCP: watch its registers, simulate a PLC, write its docs.",
     no_args_is_help=True,
 )
-app.add_typer(plc_app, name="plc")
 
 DEFAULT_CYCLES = 100
 

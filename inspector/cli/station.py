@@ -12,12 +12,12 @@ from typing import Annotated
 
 import typer
 
-from inspector.cli import app, console, err_console, print_json
+from inspector.cli.common import console, err_console, print_json, quiet_libraries, setup_logging
 
-__all__ = ["config_app", "demo_command", "run_command"]
+__all__ = ["config_app", "demo_command", "run_command", "station_app"]
 
 config_app = typer.Typer(help="station.yaml: check and schema.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
+station_app = typer.Typer()
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 3  # the camera failed at run time and did not come back
@@ -49,41 +49,7 @@ def config_schema() -> None:
     sys.stdout.write(json.dumps(StationConfig.model_json_schema(), indent=2) + "\n")
 
 
-class JsonLogFormatter(logging.Formatter):
-    """One JSON object per log line, for journald and log shippers."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        doc = {
-            "time": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
-        return json.dumps(doc)
-
-
-def setup_logging(as_json: bool, level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonLogFormatter()
-        if as_json
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    quiet_libraries()
-
-
-def quiet_libraries() -> None:
-    """pymodbus logs each transport event (a bind failure, a PLC that hung up) with
-    hex dumps; the PLC link reports the ones that matter in one line of its own."""
-    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
-
-@app.command("run")
+@station_app.command("run")
 def run_command(
     config: Annotated[Path, typer.Option("--config", "-c", help="station.yaml.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON line per part.")] = False,
@@ -122,7 +88,7 @@ def run_command(
     raise typer.Exit(EXIT_SOURCE_FAILED if failed else EXIT_OK)
 
 
-@app.command("demo")
+@station_app.command("demo")
 def demo_command(
     parts: Annotated[int | None, typer.Option(help="Stop after N parts.")] = None,
     fast: Annotated[bool, typer.Option(help="As fast as possible, not real time.")] = False,
@@ -190,7 +156,7 @@ def _print_summary(doc: dict) -> None:
         )
 
 
-@app.command("bench")
+@station_app.command("bench")
 def bench_command(
     model: Annotated[Path | None, typer.Option(help="Model (default: the demo model).")] = None,
     backend: Annotated[str, typer.Option(help="onnxruntime, openvino or tensorrt.")] = (
