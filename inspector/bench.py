@@ -301,9 +301,9 @@ def measure_interleaved(options: BenchOptions, memory: MemorySource) -> Interlea
         station = build_station(config, extra_sinks=[collector], source=replay).station
         station.start()
         try:
-            detector = station.pipeline.detector
+            detector = station.detector
             result = _alternate(options, detector, replay, collector)
-            result.overlap = station.options.overlap
+            result.overlap = station.overlapped
             period_s = 1.0 / (memory.fps or 30.0)  # 1/30 s where the file gives no rate
             _alternate_paced(options, detector, replay, collector, period_s, result)
             return result

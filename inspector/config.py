@@ -1,159 +1,93 @@
 """`station.yaml`: pydantic v2 models, validated once at load, errors naming the field.
 
-Every model forbids unknown keys, so a misspelt key is an error, not a silent default.
-Sections that later features fill (plc, mqtt, spc, calibration, web) exist and validate
-now, disabled.
+The station's own sections (identity, model, judge, storage, plc, locate) are declared
+here; the plug-in sections (camera, trigger, model.backend, sinks) are unions assembled
+from the registries, so a new plug-in needs no edit here. Every model forbids unknown
+keys and non-finite numbers, and bounds every number.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
 
+from inspector.camera.config import FolderCamera, OpenCVCamera, SourceConfig, VideoCamera
+from inspector.camera.registry import SOURCES
+from inspector.configbase import Backoff, ConfigPath, Name, Section
+from inspector.detect.config import BackendConfig
+from inspector.detect.registry import BACKENDS
 from inspector.errors import ConfigError
-from inspector.plc.config import PlcConfig, PlcTriggerConfig
+from inspector.plc.config import PlcConfig
+from inspector.registry import Registry, registries_version
+from inspector.sinks.config import SinkConfig
+from inspector.sinks.registry import SINKS
+from inspector.trigger.config import (
+    IntervalTrigger,
+    LineTrigger,
+    ManualTrigger,
+    PresenceTrigger,
+    TriggerConfig,
+)
+from inspector.trigger.registry import TRIGGERS
+from inspector.vision.config import LocateConfig, PartDetection, Roi
 
 __all__ = [
-    "CameraConfig",
+    "Backoff",
+    "ClassRule",
+    "FolderCamera",
+    "IntervalTrigger",
     "JudgeConfig",
+    "LineTrigger",
+    "LocateConfig",
+    "ManualTrigger",
     "ModelConfig",
+    "OpenCVCamera",
+    "PartDetection",
+    "PresenceTrigger",
+    "Roi",
     "StationConfig",
+    "StationInfo",
     "StorageConfig",
-    "TriggerConfig",
+    "VideoCamera",
+    "Zone",
+    "config_files",
     "config_hash",
+    "config_model",
     "load_config",
+    "parse_config",
+    "read_yaml",
 ]
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ---------------------------------------------------------------- camera
-
-
-class Backoff(Section):
-    initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting.")
-    max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect attempts.")
-
-
-class VideoCamera(Section):
-    kind: Literal["video"] = Field(description="A recorded video file.")
-    path: Path = Field(description="Video file to replay.")
-    pace: Literal["realtime", "fast"] = Field(
-        "realtime", description="realtime: at the file's frame rate; fast: as fast as possible."
-    )
-    loop: bool = Field(False, description="Start again at the end instead of stopping.")
-
-
-class FolderCamera(Section):
-    kind: Literal["folder"] = Field(description="A folder of images, in name order.")
-    path: Path = Field(description="Folder of .png/.jpg/.bmp/.tif images.")
-    fps: float = Field(5.0, gt=0, description="Frames per second to deliver at.")
-    pace: Literal["realtime", "fast"] = Field("realtime", description="Pace as for video.")
-    loop: bool = Field(False, description="Start again at the end.")
-
-
-class OpenCVCamera(Section):
-    kind: Literal["opencv"] = Field(description="A live camera through OpenCV.")
-    device: int | str = Field(
-        description="Device index (0), RTSP/HTTP URL, or a GStreamer pipeline string."
-    )
-    width: int | None = Field(None, gt=0, description="Requested frame width.")
-    height: int | None = Field(None, gt=0, description="Requested frame height.")
-    fps: float | None = Field(None, gt=0, description="Requested frame rate.")
-    reconnect: Backoff = Field(default_factory=Backoff, description="Reconnect backoff.")
-
-
-CameraConfig = Annotated[VideoCamera | FolderCamera | OpenCVCamera, Field(discriminator="kind")]
-
-
-# ---------------------------------------------------------------- trigger
-
-
-class Roi(Section):
-    x: int = Field(ge=0, description="Left edge, px.")
-    y: int = Field(ge=0, description="Top edge, px.")
-    width: int = Field(gt=0, description="Width, px.")
-    height: int = Field(gt=0, description="Height, px.")
-
-
-class PartDetection(Section):
-    """How a part stands out from the belt, for the presence trigger and the locator."""
-
-    roi: Roi | None = Field(None, description="Band the parts cross; None: whole frame.")
-    polarity: Literal["brighter", "darker"] = Field(
-        "brighter", description="Parts are brighter (or darker) than the belt."
-    )
-    threshold: int = Field(60, ge=1, le=254, description="Grey level between belt and part.")
-    min_occupancy: float = Field(
-        0.15, gt=0, lt=1, description="Share of ROI rows a column needs to belong to a part."
-    )
-    min_length_px: int = Field(20, ge=1, description="Shorter foreground runs are noise.")
-    margin_px: int = Field(4, ge=0, description="Padding around the part region sent to inspect.")
-
-
-class PresenceTrigger(PartDetection):
-    kind: Literal["presence"] = Field(description="Software part detection in a ROI.")
-    direction: Literal["left_to_right", "right_to_left"] = Field(
-        "left_to_right", description="Direction the belt moves parts through the ROI."
-    )
-    fire_at: float = Field(
-        0.5, gt=0, lt=1, description="Fire when a part's centre crosses this fraction of the ROI."
-    )
-    max_missing_frames: int = Field(
-        5, ge=0, description="Frames a tracked part may vanish (flicker) and still be the same."
-    )
-    deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")
-
-
-class LocateConfig(PartDetection):
-    """For triggers that carry no region (PLC, interval, manual): find the part in the
-    frame, the one whose centre is nearest `position`, and inspect only it."""
-
-    position: float = Field(
-        0.5, gt=0, lt=1, description="Expected part centre, as a fraction of the ROI width."
-    )
-
-
-class IntervalTrigger(Section):
-    kind: Literal["interval"] = Field(description="Fire every period, on the newest frame.")
-    period_s: float = Field(gt=0, description="Seconds between triggers.")
-    deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")
-
-
-class ManualTrigger(Section):
-    kind: Literal["manual"] = Field(description="Fire on SIGUSR1 or an API call.")
-    deadline_ms: float = Field(1000.0, gt=0, description="Trigger to verdict budget.")
-
-
-class LineTrigger(Section):
-    kind: Literal["line"] = Field(
-        description="Every frame is a part (a camera on a hardware trigger line)."
-    )
-    deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")
-
-
-TriggerConfig = Annotated[
-    PresenceTrigger | IntervalTrigger | ManualTrigger | LineTrigger | PlcTriggerConfig,
-    Field(discriminator="kind"),
-]
+MAX_PX = 65535.0
 
 
 # ---------------------------------------------------------------- model and judge
 
 
 class ModelConfig(Section):
-    path: Path = Field(description="Exported model (.onnx, OpenVINO folder/.xml, .engine).")
-    backend: Literal["onnxruntime", "openvino", "tensorrt"] = Field(
-        "onnxruntime", description="Runtime that runs the model."
+    path: ConfigPath = Field(description="Exported model (.onnx, OpenVINO folder/.xml, .engine).")
+    backend: BackendConfig = Field(
+        default_factory=lambda: BACKENDS.default_config("onnxruntime"),
+        description="Runtime that runs the model: a name (onnxruntime, openvino, tensorrt) "
+        "or a mapping with `kind` and that backend's options.",
     )
-    threads: int | None = Field(None, ge=1, description="Runtime CPU threads (None: runtime's).")
+    threads: int | None = Field(
+        None, ge=1, le=256, description="Runtime CPU threads (None: the runtime's choice)."
+    )
     overlap: Literal["auto", "on", "off"] = Field(
         "auto",
         description="Infer on a thread beside the inspection worker, two parts deep, so the "
@@ -164,6 +98,7 @@ class ModelConfig(Section):
     imgsz: int | None = Field(
         None,
         ge=32,
+        le=8192,
         description="Square input size for a model with a dynamic input or without Ultralytics "
         "metadata (None: the model's own).",
     )
@@ -174,13 +109,25 @@ class ModelConfig(Section):
         description="Lowest score the decoder keeps (None: the judge's lowest threshold).",
     )
     iou: float = Field(0.7, gt=0, le=1, description="NMS IoU threshold.")
+    max_failures: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Consecutive failed inferences that raise the MODEL fault (READY drops "
+        "until the fault is reset); each failed part is NO_DECISION either way.",
+    )
+
+    @field_validator("backend", mode="before")
+    @classmethod
+    def _name_is_short_for_defaults(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else value
 
 
 class Zone(Section):
-    x0: float = Field(description="Left, px of the inspected image.")
-    y0: float = Field(description="Top, px.")
-    x1: float = Field(description="Right, px.")
-    y1: float = Field(description="Bottom, px.")
+    x0: float = Field(ge=0, le=MAX_PX, description="Left, px of the inspected image.")
+    y0: float = Field(ge=0, le=MAX_PX, description="Top, px.")
+    x1: float = Field(ge=0, le=MAX_PX, description="Right, px.")
+    y1: float = Field(ge=0, le=MAX_PX, description="Bottom, px.")
 
     @model_validator(mode="after")
     def _ordered(self) -> Zone:
@@ -193,8 +140,8 @@ class ClassRule(Section):
     min_confidence: float | None = Field(
         None, ge=0, le=1, description="Score a defect of this class needs (None: the default)."
     )
-    min_width_px: float = Field(0, ge=0, description="Narrower boxes are ignored.")
-    min_height_px: float = Field(0, ge=0, description="Shorter boxes are ignored.")
+    min_width_px: float = Field(0, ge=0, le=MAX_PX, description="Narrower boxes are ignored.")
+    min_height_px: float = Field(0, ge=0, le=MAX_PX, description="Shorter boxes are ignored.")
     ignore: bool = Field(False, description="Never fail a part for this class.")
 
 
@@ -206,10 +153,12 @@ class JudgeConfig(Section):
         default_factory=dict, description="Per-class rules by class name."
     )
     include_zones: list[Zone] = Field(
-        default_factory=list, description="If any: only defects centred inside one count."
+        default_factory=list,
+        max_length=64,
+        description="If any: only defects centred inside one count.",
     )
     exclude_zones: list[Zone] = Field(
-        default_factory=list, description="Defects centred inside these never count."
+        default_factory=list, max_length=64, description="Defects centred inside these never count."
     )
 
 
@@ -217,16 +166,27 @@ class JudgeConfig(Section):
 
 
 class StorageConfig(Section):
-    database: Path = Field(Path("inspections.db"), description="SQLite inspection log (WAL).")
-    images_dir: Path = Field(Path("images"), description="Folder for archived part images.")
+    database: ConfigPath = Field(
+        Path("inspections.db"),
+        validate_default=True,  # resolved against the config's folder like a given path
+        description="SQLite store: inspections, events, audit (WAL).",
+    )
+    images_dir: ConfigPath = Field(
+        Path("images"), validate_default=True, description="Folder for archived part images."
+    )
     images_quota_mb: float = Field(
-        1024.0, gt=0, description="Disk quota of images_dir; oldest images removed first."
+        1024.0,
+        gt=0,
+        le=16_777_216,
+        description="Disk quota of the images the station wrote there; oldest removed first.",
     )
     save_failed: bool = Field(True, description="Archive images of FAIL and NO_DECISION parts.")
     save_pass_fraction: float = Field(
         0.01, ge=0, le=1, description="Share of passed parts archived as a sample."
     )
-    queue_size: int = Field(256, ge=1, description="Records the log sink may hold in memory.")
+    queue_size: int = Field(
+        256, ge=1, le=100_000, description="Records the log sink may hold in memory."
+    )
 
 
 class Disabled(Section):
@@ -234,22 +194,31 @@ class Disabled(Section):
 
 
 class StationInfo(Section):
-    name: str = Field("station-1", description="Station id in logs, MQTT topics, records.")
-    line: str = Field("line-1", description="Production line id.")
+    name: Name = Field("station-1", description="Station id in logs, MQTT topics, records.")
+    line: Name = Field("line-1", description="Production line id.")
 
 
 class StationConfig(Section):
-    """The whole station.yaml."""
+    """The whole station.yaml. Plug-in fields are typed by their base here; the model
+    that validates a file is `config_model()`, which narrows them to the registered
+    kinds."""
 
     station: StationInfo = Field(default_factory=StationInfo, description="Identity.")
-    camera: CameraConfig = Field(description="Where frames come from.")
+    camera: SourceConfig = Field(description="Where frames come from.")
     trigger: TriggerConfig = Field(description="When a part is inspected.")
     model: ModelConfig = Field(description="The detector.")
     locate: LocateConfig | None = Field(
         None, description="Find the part in frames of triggers that carry no region."
     )
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pass/fail rules.")
-    storage: StorageConfig = Field(default_factory=StorageConfig, description="Inspection log.")
+    storage: StorageConfig = Field(
+        default_factory=dict,  # type: ignore[arg-type] - validated, so its paths resolve
+        validate_default=True,
+        description="Inspection log.",
+    )
+    sinks: list[SinkConfig] = Field(
+        default_factory=list, max_length=32, description="More places each record goes."
+    )
     plc: PlcConfig = Field(default_factory=PlcConfig, description="PLC link over Modbus TCP.")
     mqtt: Disabled = Field(default_factory=Disabled, description="MQTT (later).")
     spc: Disabled = Field(default_factory=Disabled, description="SPC (later).")
@@ -263,60 +232,140 @@ class StationConfig(Section):
         return self
 
 
+def _union(registry: Registry[Any]) -> Any:
+    """The registered config models of one kind, told apart by `kind`."""
+    models = registry.config_models()
+    if len(models) == 1:
+        return models[0]
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 - a runtime tuple
+
+
+def _narrowed(model: type[BaseModel], name: str, annotation: Any) -> tuple[Any, Any]:
+    """A field of `model` with its type narrowed to `annotation` (whose own metadata,
+    such as a discriminator, comes along), description and default kept."""
+    base = model.model_fields[name]
+    info = FieldInfo.merge_field_infos(
+        FieldInfo.from_annotation(annotation),
+        description=base.description,
+        default=base.default,
+        default_factory=base.default_factory,
+    )
+    return info.annotation, info
+
+
+@functools.cache
+def _assembled(version: int) -> type[StationConfig]:
+    model = create_model(
+        "ModelConfig",
+        __base__=ModelConfig,
+        __doc__=ModelConfig.__doc__,
+        backend=_narrowed(ModelConfig, "backend", _union(BACKENDS)),
+    )
+    return create_model(
+        "StationConfig",
+        __base__=StationConfig,
+        __doc__=StationConfig.__doc__,
+        camera=_narrowed(StationConfig, "camera", _union(SOURCES)),
+        trigger=_narrowed(StationConfig, "trigger", _union(TRIGGERS)),
+        model=_narrowed(StationConfig, "model", model),
+        sinks=_narrowed(StationConfig, "sinks", list[_union(SINKS)]),  # type: ignore[misc]
+    )
+
+
+def config_model() -> type[StationConfig]:
+    """The model of station.yaml with every registered plug-in kind."""
+    return _assembled(registries_version())
+
+
+# ---------------------------------------------------------------- loading
+
+
 def _describe(error: dict[str, Any]) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    message = error["msg"]
+    message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (misspelt?)"
+    elif error["type"] == "union_tag_invalid":
+        message = f"unknown kind '{error['ctx']['tag']}' (known: {error['ctx']['expected_tags']})"
+    elif error["type"] == "union_tag_not_found":
+        message = "needs a `kind`"
     return f"{where}: {message}"
 
 
-def parse_config(doc: Any, source: str) -> StationConfig:
-    """Validate a parsed document; relative paths stay relative to the caller's choice."""
+def parse_config(doc: Any, source: str, base: Path | None = None) -> StationConfig:
+    """Validate a parsed document; relative paths resolve against `base` when given."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
     try:
-        return StationConfig.model_validate(doc)
+        return config_model().model_validate(doc, context={"base": base})
     except ValidationError as exc:
         problems = [_describe(e) for e in exc.errors()]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(f"{source}: {problems[0]}{more}", problems) from None
 
 
-def load_config(path: Path) -> StationConfig:
-    """Read and validate station.yaml; relative paths resolve against its folder."""
-    path = Path(path)
-    if not path.is_file():
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        if key in seen:
+            line = key_node.start_mark.line + 1
+            raise ConfigError(f"line {line}: key '{key}' given twice")
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
+def read_yaml(path: Path) -> Any:
+    """The document in `path`: ConfigError naming the file for anything unreadable."""
+    if not path.exists():
         raise ConfigError(f"{path}: config file not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file")
     try:
-        doc = yaml.safe_load(path.read_text())
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise ConfigError(f"{path}:{where} not valid YAML") from None
-    config = parse_config(doc, str(path))
-    return resolve_paths(config, path.parent)
 
 
-def resolve_paths(config: StationConfig, base: Path) -> StationConfig:
-    def fix(p: Path) -> Path:
-        return p if p.is_absolute() else (base / p)
+def load_config(path: Path) -> StationConfig:
+    """Read and validate station.yaml; relative paths resolve against its folder."""
+    path = Path(path)
+    return parse_config(read_yaml(path), str(path), base=path.parent)
 
-    camera = config.camera
-    if isinstance(camera, VideoCamera | FolderCamera):
-        camera = camera.model_copy(update={"path": fix(camera.path)})
-    return config.model_copy(
-        update={
-            "camera": camera,
-            "model": config.model.model_copy(update={"path": fix(config.model.path)}),
-            "storage": config.storage.model_copy(
-                update={
-                    "database": fix(config.storage.database),
-                    "images_dir": fix(config.storage.images_dir),
-                }
-            ),
-        }
-    )
+
+def config_files(config: BaseModel, where: str = "") -> list[tuple[str, Path]]:
+    """Every file or folder a config names (its `ConfigPath` fields), with its field path."""
+    found: list[tuple[str, Path]] = []
+    for name, value in config:
+        field = f"{where}.{name}" if where else name
+        if isinstance(value, Path):
+            found.append((field, value))
+        elif isinstance(value, BaseModel):
+            found += config_files(value, field)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    found += config_files(item, f"{field}.{index}")
+    return found
 
 
 def config_hash(config: StationConfig) -> str:

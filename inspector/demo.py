@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import signal
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from inspector.factory import build_station, open_model
 from inspector.plc.simulate import SimulationPlan, simulate
 from inspector.sinks.base import Sink
 from inspector.sinks.console import ConsoleSink
-from inspector.sinks.display import DisplaySink, display_available
+from inspector.sinks.display import display_available
 from inspector.types import Inspection, Verdict
 
 __all__ = ["DEMO_MODEL", "DEMO_VIDEO", "DemoOptions", "DemoSummary", "run_demo"]
@@ -87,6 +86,8 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
             "images_dir": str(log_dir / "images"),
             "images_quota_mb": 200,
         },
+        # the window shows every part (so every part's region is copied for it)
+        "sinks": [{"kind": "display"}] if options.window and display_available() else [],
     }
     if options.plc:
         if options.fast:
@@ -194,13 +195,7 @@ def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> Dem
         detector, judge = open_model(config)
         reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
         sinks: list[Sink] = [reporter, *(extra_sinks or [])]
-        if options.window and display_available():
-            sinks.append(DisplaySink(detector.info.names))
-        built = build_station(config, model=(detector, judge), extra_sinks=sinks)
-        station = built.station
-        if any(isinstance(sink, DisplaySink) for sink in sinks):
-            # the window shows every part, so every part's region is copied for it
-            station.options = dataclasses.replace(station.options, keep_image=lambda r: True)
+        station = build_station(config, model=(detector, judge), extra_sinks=sinks).station
         with _sigint_sets(threading.Event()) as interrupted:
             station.start()
             plc = _start_plc(options, summary, interrupted) if options.plc else None

@@ -4,7 +4,14 @@ Every error a user can cause (a bad file, a bad config, a misbehaving peer) is a
 `InspectorError`: the CLI prints its message on one line and exits non-zero.
 """
 
-__all__ = ["ConfigError", "DataError", "InspectorError", "ModelError", "OutputExistsError"]
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "InspectorError",
+    "ModelError",
+    "ModelOutputError",
+    "OutputExistsError",
+]
 
 
 class InspectorError(Exception):
@@ -29,6 +36,11 @@ class DataError(InspectorError):
 
 class ModelError(InspectorError):
     """A model file is missing, unreadable, or of an unknown layout."""
+
+
+class ModelOutputError(ModelError):
+    """A model gave output it never should: NaN or infinite scores or boxes, or a class
+    id outside its classes. The part is rejected and the MODEL fault raised."""
 
 
 class OutputExistsError(InspectorError):

@@ -1,23 +1,36 @@
-"""Build a ready station from a validated config: every piece of I/O happens here."""
+"""Build a ready station from a validated config: every piece of I/O happens here.
+
+Each step's resources go on one `ExitStack`: when a later step fails (a bad images_dir,
+a port in use, a camera that will not open) everything opened before it is closed
+again, so a failed start leaves no thread, port or open file behind. A station that
+starts owns the stack and closes it on `stop()`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inspector.camera.base import FrameSource, open_source
+import numpy as np
+
+from inspector.camera.base import FrameShape, FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
-from inspector.errors import ConfigError
+from inspector.errors import ConfigError, ModelError, ModelOutputError
 from inspector.judge import Judge
 from inspector.modelcard import load_card
 from inspector.plc.link import PlcLink, open_plc
+from inspector.registry import OpenContext
 from inspector.sinks.base import Sink, SinkRunner
+from inspector.sinks.registry import SINKS
 from inspector.sinks.store import ImageArchive, InspectionLog, open_log
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
-from inspector.trigger.base import open_trigger
-from inspector.types import Frame
+from inspector.trigger.base import Trigger, open_trigger
+from inspector.types import Frame, StationListener
+from inspector.vision.config import Roi
 from inspector.vision.parts import PartLocator
 
 __all__ = ["StationParts", "build_station", "open_model"]
@@ -37,16 +50,18 @@ class StationParts:
 
 
 def open_model(config: StationConfig) -> tuple[Detector, Judge]:
-    """Load the detector and compile the judge's rules (default threshold: the card's)."""
+    """Load the detector, compile the judge's rules (default threshold: the card's) and
+    check the model answers a blank frame with finite output."""
     detector = open_detector(
         config.model.path,
         config.model.backend,
         overrides=ModelOverrides(imgsz=config.model.imgsz),
         threads=config.model.threads,
     )
-    card = load_card(config.model.path)
-    card_threshold = card.pass_fail.threshold if card and card.pass_fail else None
-    try:
+    with contextlib.ExitStack() as undo:
+        undo.callback(detector.close)
+        card = load_card(config.model.path)
+        card_threshold = card.pass_fail.threshold if card and card.pass_fail else None
         judge = Judge(detector.info.names, config.judge, card_threshold)
         conf = config.model.conf if config.model.conf is not None else judge.lowest_confidence
         if conf > judge.lowest_confidence:
@@ -54,11 +69,20 @@ def open_model(config: StationConfig) -> tuple[Detector, Judge]:
                 f"model.conf: {conf} drops detections the judge would count "
                 f"(lowest rule {judge.lowest_confidence:.3f})"
             )
-    except ConfigError:
-        detector.close()
-        raise
-    detector.with_params(DecodeParams(conf=conf, iou=config.model.iou))
+        detector.with_params(DecodeParams(conf=conf, iou=config.model.iou))
+        _warm_up(detector)
+        undo.pop_all()
     return detector, judge
+
+
+def _warm_up(detector: Detector) -> None:
+    """One inference on a blank frame: the first part does not pay for the runtime's
+    lazy set-up, and a model whose output is NaN or infinite fails here, loudly."""
+    h, w = detector.info.input_hw
+    try:
+        detector.detect(np.zeros((h, w, 3), np.uint8))
+    except ModelOutputError as exc:
+        raise ModelError(f"{detector.info.path}: {exc} on a blank frame") from None
 
 
 def overlap_inference(setting: str, detector: Detector) -> bool:
@@ -73,33 +97,48 @@ def build_station(
     max_pending_frames: int = 4,
     source: FrameSource | None = None,
 ) -> StationParts:
-    """Open model and source (unless given), trigger and log, and wire the station."""
-    detector, judge = model or open_model(config)
-    link = None
-    try:
+    """Open model (unless given), source (unless given), PLC link, trigger, log and
+    sinks, and wire the station. On any failure everything opened is closed again."""
+    with contextlib.ExitStack() as stack:
+        detector, judge = model or open_model(config)
+        stack.callback(detector.close)
         source = source or open_source(config.camera)
-        link = open_plc(config.plc) if config.plc.enabled else None
-        trigger = (
-            link.trigger(config.trigger.deadline_ms)
-            if config.trigger.kind == "plc"
-            else open_trigger(config.trigger)
-        )
-        conn = open_log(config.storage.database)
-    except Exception:
-        detector.close()
-        if link is not None:
-            link.close()
-        raise
-    storage = config.storage
-    archive = ImageArchive(storage.images_dir, int(storage.images_quota_mb * 1024 * 1024))
-    log_sink = InspectionLog(
-        conn, archive, detector.info.names, storage.save_pass_fraction, storage.save_failed
-    )
-    runners = [SinkRunner(log_sink, storage.queue_size, critical=True)]
-    runners += [SinkRunner(sink) for sink in extra_sinks or []]
-    pool = FramePool(source.frame_shape, max_pending_frames + POOL_SLACK)
-    reopen = (lambda: open_source(config.camera)) if source.live else None
-    backoff = getattr(config.camera, "reconnect", None)
+        stack.callback(source.close)
+        check_rois(config, source.frame_shape)
+        link = _open_plc(config, stack)
+        context = OpenContext(config.station.name, config.station.line, detector.info.names, link)
+        trigger = open_trigger(config.trigger, context)
+        log_sink = _open_log(config, detector, stack)
+        runners = [SinkRunner(log_sink, config.storage.queue_size, critical=True)]
+        runners += [_open_sink(sink_config, context) for sink_config in config.sinks]
+        runners += [SinkRunner(sink) for sink in extra_sinks or []]
+        for runner in runners:
+            stack.callback(runner.stop)  # closes a sink whose thread never started
+        parts = _Opened(detector, judge, source, trigger, runners, link)
+        station = _wire(config, parts, max_pending_frames)
+        station_stack = stack.pop_all()
+    station.adopt(station_stack)
+    return StationParts(station, detector, judge, log_sink, link)
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """What the factory opened, ready to be wired into a station."""
+
+    detector: Detector
+    judge: Judge
+    source: FrameSource
+    trigger: Trigger
+    runners: list[SinkRunner]
+    link: PlcLink | None
+
+
+def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
+    detector, source, link = parts.detector, parts.source, parts.link
+    pool = FramePool(source.frame_shape, max_pending + POOL_SLACK)
+    camera = config.camera
+    reopen = (lambda: open_source(camera)) if source.live else None
+    backoff = getattr(camera, "reconnect", None)
 
     def capture_factory(
         on_frame: Callable[[Frame], None], on_state: Callable[[CaptureState, str], None]
@@ -110,19 +149,69 @@ def build_station(
         model_id=config.model.path.name,
         model_sha256=detector.info.sha256,
         config_hash=config_hash(config),
+        run_id=uuid.uuid4().hex[:12],
     )
-    plc_parts = {"hot_sinks": (link.result_sink,), "monitors": (link.monitor,)} if link else {}
+    listeners: tuple[StationListener, ...] = (link.monitor,) if link else ()
     locate = PartLocator(config.locate) if config.locate else None
     station = Station(
-        Pipeline(trigger, detector, judge, identity, locate=locate, **plc_parts),
+        Pipeline(
+            parts.trigger,
+            detector,
+            parts.judge,
+            identity,
+            hot_sinks=(link.result_sink,) if link else (),
+            locate=locate,
+        ),
         capture_factory,
-        runners,
+        parts.runners,
         StationOptions(
-            max_pending_frames,
+            max_pending,
             not source.live,
             overlap=overlap_inference(config.model.overlap, detector),
-            keep_image=log_sink.wants_image,
-            on_stop=(link.close,) if link else (),
+            max_model_failures=config.model.max_failures,
         ),
+        listeners=listeners,
     )
-    return StationParts(station, detector, judge, log_sink, link)
+    if link is not None:
+        link.handshake.set_reset_listener(station.reset_faults)
+    return station
+
+
+def _open_plc(config: StationConfig, stack: contextlib.ExitStack) -> PlcLink | None:
+    if not config.plc.enabled:
+        return None
+    link = open_plc(config.plc)
+    stack.callback(link.close)
+    return link
+
+
+def _open_log(
+    config: StationConfig, detector: Detector, stack: contextlib.ExitStack
+) -> InspectionLog:
+    storage = config.storage
+    conn = open_log(storage.database)
+    stack.callback(conn.close)
+    archive = ImageArchive(storage.images_dir, int(storage.images_quota_mb * 1024 * 1024))
+    return InspectionLog(
+        conn, archive, detector.info.names, storage.save_pass_fraction, storage.save_failed
+    )
+
+
+def _open_sink(config: object, context: OpenContext) -> SinkRunner:
+    kind = config.kind  # type: ignore[attr-defined]
+    sink: Sink = SINKS.plugin_class(kind).open(config, context)
+    return SinkRunner(sink, config.queue_size)  # type: ignore[attr-defined]
+
+
+def check_rois(config: StationConfig, frame_shape: FrameShape) -> None:
+    """Every ROI lies inside the camera's frame (checked against its first frame)."""
+    height, width = frame_shape[:2]
+    for field, roi in (
+        ("trigger.roi", getattr(config.trigger, "roi", None)),
+        ("locate.roi", config.locate.roi if config.locate else None),
+    ):
+        if isinstance(roi, Roi) and (roi.x + roi.width > width or roi.y + roi.height > height):
+            raise ConfigError(
+                f"{field}: x {roi.x} + width {roi.width}, y {roi.y} + height {roi.height} "
+                f"lies outside the camera's {width}x{height} frame"
+            )

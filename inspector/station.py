@@ -1,46 +1,61 @@
-"""The station: capture -> trigger -> detect -> judge -> hot sinks -> queued sinks.
+"""The station: capture -> trigger -> detect -> judge -> log -> PLC -> queued sinks.
 
 Threads: the capture thread reads frames and runs frame-driven triggers; event-driven
 triggers have their own thread; one inspection worker turns trigger events into
 `Inspection` records, in order, running the detector through a lane (in line, or on an
 inference thread beside it: `inspector.detect.lane`); every sink has its own queue and
-thread (`SinkRunner`). Nothing slower than detect + judge sits between a trigger and the
-hot sinks (the PLC result).
+thread (`SinkRunner`). Between a trigger and the PLC result sits only detect, judge and
+one short database commit, so a verdict the PLC has read is always in the log.
 
 Every trigger event becomes exactly one record: a part that cannot be inspected in time
-(no frame, queue overrun, deadline passed) is recorded as NO_DECISION, which rejects.
+(no frame, queue overrun, deadline passed, a model fault) is recorded as NO_DECISION,
+which rejects.
+
+The lifecycle is one state machine (`StationState`, `ALLOWED_TRANSITIONS`): `_transition`
+is the only place the state changes, and every change, fault and recovery is announced
+as a `StationEvent` to the listeners (the PLC status, the log, later MQTT, SPC, web).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import enum
 import itertools
 import logging
 import queue
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from inspector.camera.capture import Capture, CaptureState
 from inspector.detect.base import Detector
 from inspector.detect.lane import Ticket, open_lane
+from inspector.errors import InspectorError, ModelOutputError
 from inspector.judge import Judge
 from inspector.sinks.base import SinkRunner
 from inspector.trigger.base import Trigger
 from inspector.types import (
+    ALLOWED_TRANSITIONS,
     RESULT_NO_DECISION,
     Detections,
+    EventKind,
     Frame,
     Inspection,
     Judgement,
     Region,
     RejectReason,
+    Severity,
     StageTimes,
+    StationEvent,
+    StationHealth,
+    StationListener,
+    StationState,
     TriggerEvent,
     Verdict,
 )
@@ -49,81 +64,29 @@ __all__ = [
     "LatestFrame",
     "Pipeline",
     "RecordIdentity",
+    "Recorder",
     "Station",
-    "StationHealth",
+    "StationListener",
     "StationOptions",
-    "StationState",
     "StationStats",
 ]
 
 log = logging.getLogger(__name__)
 
-
-class StationState(enum.Enum):
-    STARTING = "starting"
-    READY = "ready"
-    BUSY = "busy"
-    FAULT = "fault"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-
-
-ALLOWED: dict[StationState, set[StationState]] = {
-    StationState.STARTING: {StationState.READY, StationState.FAULT, StationState.STOPPING},
-    StationState.READY: {StationState.BUSY, StationState.FAULT, StationState.STOPPING},
-    StationState.BUSY: {StationState.READY, StationState.FAULT, StationState.STOPPING},
-    StationState.FAULT: {StationState.READY, StationState.STOPPING},
-    StationState.STOPPING: {StationState.STOPPED},
-    StationState.STOPPED: set(),
-}
-
 HotSink = Callable[[Inspection], None]
+CaptureFactory = Callable[[Callable[[Frame], None], Callable[[CaptureState, str], None]], Capture]
 
 TICK_S = 0.1  # the worker reports health (and the PLC heartbeat) at least this often
+OVERRUN_EVENT_S = 1.0  # overruns are announced at most this often, with their count
 
 
-@dataclass(frozen=True)
-class StationHealth:
-    """What the worker reports every tick: True healthy, False faulted, None unknown
-    (starting or stopping). The PLC's READY and ERROR follow it."""
+class Recorder(ABC):
+    """Makes a record durable before anyone acts on it (the store's inspection writer).
+    Runs on the inspection worker, between the verdict and the PLC write."""
 
-    camera: bool | None
-    model: bool | None
-    log: bool | None
-
-    @classmethod
-    def unknown(cls) -> StationHealth:
-        return cls(None, None, None)
-
-
-StationMonitor = Callable[[StationHealth], None]
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    """The per-part stages: trigger, detector, judge, hot sinks (the PLC result)."""
-
-    trigger: Trigger
-    detector: Detector
-    judge: Judge
-    identity: RecordIdentity
-    hot_sinks: tuple[HotSink, ...] = ()
-    monitors: tuple[StationMonitor, ...] = ()
-    locate: Callable[[np.ndarray], Region | None] | None = None  # for region-less triggers
-
-
-@dataclass(frozen=True)
-class StationOptions:
-    """`keep_image` says which records the log archives (only those are copied);
-    `wait_for_worker` lets a file source wait instead of overrunning (a live camera
-    cannot wait, so its excess parts are rejected); `overlap` runs inference beside the
-    worker (`OverlappedLane`)."""
-
-    max_pending_frames: int = 4
-    wait_for_worker: bool = False
-    overlap: bool = False
-    keep_image: Callable[[Inspection], bool] = lambda record: False
-    on_stop: tuple[Callable[[], None], ...] = ()  # close links the station does not own
+    @abstractmethod
+    def commit(self, record: Inspection) -> None:
+        """Write `record` for good, or raise."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +98,33 @@ class RecordIdentity:
     config_hash: str
     run_id: str = ""
     calibration_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The per-part stages: trigger, detector, judge, the recorder that makes a verdict
+    durable, and the hot sinks (the PLC result) that get it next."""
+
+    trigger: Trigger
+    detector: Detector
+    judge: Judge
+    identity: RecordIdentity
+    recorder: Recorder | None = None
+    hot_sinks: tuple[HotSink, ...] = ()
+    locate: Callable[[np.ndarray], Region | None] | None = None  # for region-less triggers
+
+
+@dataclass(frozen=True)
+class StationOptions:
+    """`wait_for_worker` lets a file source wait instead of overrunning (a live camera
+    cannot wait, so its excess parts are rejected); `overlap` runs inference beside the
+    worker (`OverlappedLane`); `max_model_failures` consecutive failed inferences raise
+    the MODEL fault."""
+
+    max_pending_frames: int = 4
+    wait_for_worker: bool = False
+    overlap: bool = False
+    max_model_failures: int = 3
 
 
 @dataclass
@@ -210,6 +200,8 @@ class _Part:
     @property
     def image(self) -> np.ndarray:
         """What the detector sees: the part's region of the frame (a view), or all of it."""
+        if self.frame is None:
+            raise InspectorError("a part without a frame has no image")
         image = self.frame.image
         return self.region.crop(image) if self.region else image
 
@@ -218,45 +210,123 @@ def no_decision(reason: str) -> Judgement:
     return Judgement(Verdict.NO_DECISION, RESULT_NO_DECISION, Detections.empty(), reason)
 
 
+class _Faults:
+    """Latched faults (MODEL, LOG): set by the worker, cleared only by `reset()` (the
+    PLC's ERROR_RESET or an operator), so a station that stopped being READY cannot
+    silently become READY again without anyone looking."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.model: str | None = None  # why, while latched
+        self.log: str | None = None
+        self.model_failures = 0  # consecutive
+
+    def clear(self) -> tuple[str, ...]:
+        with self._lock:
+            cleared = tuple(name for name in ("model", "log") if getattr(self, name))
+            self.model = self.log = None
+            self.model_failures = 0
+        return cleared
+
+
 class Station:
-    """Owns the threads and lifecycle of one camera's inspection."""
+    """Owns the threads and lifecycle of one camera's inspection, and the resources
+    the factory opened for it (closed by `stop`)."""
 
     def __init__(
         self,
         pipeline: Pipeline,
-        capture_factory: Callable[
-            [Callable[[Frame], None], Callable[[CaptureState, str], None]], Capture
-        ],
+        capture_factory: CaptureFactory,
         sinks: list[SinkRunner],
         options: StationOptions | None = None,
+        listeners: tuple[StationListener, ...] = (),
+        resources: contextlib.ExitStack | None = None,
     ) -> None:
         self.pipeline = pipeline
-        self.trigger = pipeline.trigger
         self.sinks = sinks
         self.options = options or StationOptions()
         self.stats = StationStats()
-        self.state = StationState.STARTING
+        self._listeners = listeners
+        self._resources = resources or contextlib.ExitStack()
+        self._state = StationState.STARTING
         self._state_lock = threading.Lock()
+        self._faults = _Faults()
         self._events: queue.Queue[TriggerEvent | None] = queue.Queue()
         # events holding a pool frame; beyond this the capture pool would run dry
         self._frame_slots = threading.BoundedSemaphore(self.options.max_pending_frames)
         self._latest = LatestFrame()
         self._seq = itertools.count(1)
         self._stopping = threading.Event()
+        self._overruns_announced = (0, 0.0)  # count and time of the last OVERRUN event
+        self._sinks_healthy = {runner.sink.name: True for runner in sinks}
         self._lane = open_lane(pipeline.detector, self.options.overlap)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
 
-    # -- lifecycle
+    # ---------------------------------------------------------------- public surface
 
-    def set_state(self, new: StationState) -> None:
-        with self._state_lock:
-            if new is self.state:
-                return
-            if new not in ALLOWED[self.state]:
-                raise RuntimeError(f"station state {self.state.value} -> {new.value} not allowed")
-            self.state = new
-        log.info("station %s", new.value)
+    @property
+    def state(self) -> StationState:
+        return self._state
+
+    @property
+    def trigger(self) -> Trigger:
+        return self.pipeline.trigger
+
+    @property
+    def detector(self) -> Detector:
+        return self.pipeline.detector
+
+    @property
+    def overlapped(self) -> bool:
+        """Whether inference runs beside the worker (`model.overlap`)."""
+        return self.options.overlap
+
+    def fire(self, part_serial: str | None = None) -> bool:
+        """Inspect a part now (a manual trigger); False when the trigger is not running."""
+        return self.trigger.fire(part_serial)
+
+    def reset_faults(self) -> None:
+        """Clear latched MODEL and LOG faults (the PLC's ERROR_RESET, an operator)."""
+        cleared = self._faults.clear()
+        for runner in self.sinks:
+            runner.healthy = True
+        if "model" in cleared:
+            self._announce(EventKind.MODEL_BACK, Severity.INFO, "model fault reset")
+        if "log" in cleared:
+            self._announce(EventKind.SINK_BACK, Severity.INFO, "log fault reset", sink="log")
+
+    def summary(self) -> dict[str, object]:
+        """What the station did, for the end of a run (JSON values only)."""
+        stats = self.stats
+        return {
+            "parts": stats.parts,
+            "pass": stats.passed,
+            "fail": stats.failed,
+            "no_decision": stats.no_decision,
+            "no_decision_reasons": dict(stats.by_reason),
+            "overruns": stats.overruns,
+            "sink_records_dropped": sum(runner.dropped for runner in self.sinks),
+            "sink_failures": sum(runner.failures for runner in self.sinks),
+            "state": self._state.value,
+        }
+
+    def health(self) -> StationHealth:
+        camera = _CAMERA_HEALTH[self.capture.state]
+        critical_ok = all(runner.healthy for runner in self.sinks if runner.critical)
+        others_ok = all(runner.healthy for runner in self.sinks if not runner.critical)
+        return StationHealth(
+            camera=camera,
+            model=self._faults.model is None,
+            log=self._faults.log is None and critical_ok,
+            sinks=others_ok,
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def adopt(self, resources: contextlib.ExitStack) -> None:
+        """Take over what the factory opened for this station; `stop` closes it."""
+        self._resources.push(resources)
 
     def start(self) -> None:
         for runner in self.sinks:
@@ -266,9 +336,9 @@ class Station:
         self.trigger.start(self._submit)
         self.capture.start()
         with self._state_lock:  # unless the camera already faulted
-            if self.state is StationState.STARTING:
-                self.state = StationState.READY
-        log.info("station %s", self.state.value)
+            starting = self._state is StationState.STARTING
+        if starting:
+            self._transition(StationState.READY, "started")
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the source has ended and every event is handled, or stop()."""
@@ -287,52 +357,95 @@ class Station:
         return True
 
     def stop(self) -> None:
-        """Stop capture and triggers, finish every queued part, flush and stop sinks."""
-        if self.state is StationState.STOPPED:
+        """Stop capture and triggers, finish every queued part, flush and stop sinks,
+        close what the factory opened for the station."""
+        if self._state in (StationState.STOPPING, StationState.STOPPED):
             return
-        self.set_state(StationState.STOPPING)
+        self._transition(StationState.STOPPING, "stop requested")
         self._stopping.set()
         self.trigger.stop()
         self.capture.stop()
         self._events.put(None)
-        self._worker.join()
+        if self._worker.is_alive():
+            self._worker.join()
         self._lane.close()
         self._report(StationHealth.unknown())
         self._latest.clear()
+        self._transition(StationState.STOPPED, "stopped")  # the sinks still hear it
         for runner in self.sinks:
             runner.stop()
-        self.pipeline.detector.close()
-        for close in self.options.on_stop:
-            close()
-        self.set_state(StationState.STOPPED)
+        self._resources.close()
 
-    def health(self) -> StationHealth:
-        state = self.capture.state
-        camera = None if state is CaptureState.STARTING else state is CaptureState.RUNNING
-        log_ok = all(runner.healthy for runner in self.sinks if runner.critical)
-        return StationHealth(camera=camera, model=True, log=log_ok)
+    def _transition(self, new: StationState, reason: str) -> None:
+        """The only way the state changes: checked against `ALLOWED_TRANSITIONS`, and
+        announced to every listener."""
+        with self._state_lock:
+            old = self._state
+            if new is old:
+                return
+            if new not in ALLOWED_TRANSITIONS[old]:
+                raise InspectorError(f"station state {old.value} -> {new.value} not allowed")
+            self._state = new
+        if {old, new} != _BUSY_CYCLE:  # per part: too frequent to announce
+            severity = Severity.WARNING if new is StationState.FAULT else Severity.INFO
+            self._announce(EventKind.STATE, severity, f"{new.value}: {reason}", previous=old.value)
+
+    def _announce(
+        self, kind: EventKind, severity: Severity, message: str, **detail: str | int
+    ) -> None:
+        """One event to every listener and event-taking sink, and one log line."""
+        event = StationEvent(
+            kind, severity, message, time.time(), self._state, MappingProxyType(detail)
+        )
+        log.log(_LOG_LEVEL[severity], "station %s", message)
+        for listener in self._listeners:
+            listener.on_event(event)
+        for runner in self.sinks:
+            runner.submit_event(event)
 
     def _report(self, health: StationHealth) -> None:
-        for monitor in self.pipeline.monitors:
-            monitor(health)
+        for listener in self._listeners:
+            listener.on_health(health)
 
-    # -- capture thread
+    def _tick(self) -> None:
+        """Health to the listeners (the PLC's READY and heartbeat), and the state and
+        sink events that follow from it."""
+        health = self.health()
+        self._note_sinks()
+        self._report(health)
+        with self._state_lock:
+            state = self._state
+        faulted = health.faulted
+        if faulted and state in (StationState.READY, StationState.BUSY):
+            self._transition(StationState.FAULT, _fault_reason(health))
+        elif not faulted and state is StationState.FAULT and health.camera:
+            self._transition(StationState.READY, "every fault cleared")
+
+    def _note_sinks(self) -> None:
+        for runner in self.sinks:
+            name = runner.sink.name
+            if runner.healthy is self._sinks_healthy[name]:
+                continue
+            self._sinks_healthy[name] = runner.healthy
+            if runner.healthy:
+                self._announce(EventKind.SINK_BACK, Severity.INFO, f"sink {name} back", sink=name)
+            else:
+                self._announce(
+                    EventKind.SINK_FAILED, Severity.WARNING, f"sink {name} failing", sink=name
+                )
+
+    # ---------------------------------------------------------------- capture thread
 
     def _on_capture_state(self, state: CaptureState, message: str) -> None:
         """A lost camera is a station fault until it is back."""
-        with self._state_lock:
-            current = self.state
-            if state in (CaptureState.RECONNECTING, CaptureState.FAILED):
-                new = StationState.FAULT
-            elif state is CaptureState.RUNNING and current is StationState.FAULT:
-                new = StationState.READY
-            else:
-                return
-            if new is current or new not in ALLOWED[current]:
-                return
-            self.state = new
-        level = logging.WARNING if new is StationState.FAULT else logging.INFO
-        log.log(level, "station %s: %s", new.value, message)
+        if state in (CaptureState.RECONNECTING, CaptureState.FAILED):
+            self._announce(EventKind.CAMERA_LOST, Severity.WARNING, f"camera lost: {message}")
+            with self._state_lock:
+                state_now = self._state
+            if StationState.FAULT in ALLOWED_TRANSITIONS[state_now]:
+                self._transition(StationState.FAULT, f"camera: {message}")
+        elif state is CaptureState.RUNNING and self._state is StationState.FAULT:
+            self._announce(EventKind.CAMERA_BACK, Severity.INFO, f"camera back: {message}")
 
     def _on_frame(self, frame: Frame) -> None:
         if not self.trigger.frame_driven:
@@ -350,9 +463,24 @@ class Station:
         if event.frame is not None and not self._frame_slots.acquire(wait):
             event.frame.done()  # keep the pool alive for capture; this part is rejected
             event = dataclasses.replace(event, frame=None, reject=RejectReason.OVERRUN)
+            self._note_overrun()
         self._events.put(event)
 
-    # -- inspection worker
+    def _note_overrun(self) -> None:
+        self.stats.overruns += 1
+        count, at = self._overruns_announced
+        now = time.monotonic()
+        if now - at >= OVERRUN_EVENT_S:
+            new = self.stats.overruns - count
+            self._overruns_announced = (self.stats.overruns, now)
+            self._announce(
+                EventKind.OVERRUN,
+                Severity.WARNING,
+                f"{new} part(s) rejected: every frame buffer held by waiting parts",
+                parts=new,
+            )
+
+    # ---------------------------------------------------------------- inspection worker
 
     def _work(self) -> None:
         """Inspect events as they come, up to the lane's depth at once, in order; between
@@ -366,7 +494,7 @@ class Station:
             try:
                 event = self._events.get(timeout=TICK_S)
             except queue.Empty:
-                self._report(self.health())
+                self._tick()
                 continue
             if event is None:  # stop: the parts in flight are finished first
                 while in_flight:
@@ -383,7 +511,7 @@ class Station:
         self._finish(in_flight.popleft())
         if not in_flight:
             self._mark_busy(False)
-        self._report(self.health())
+        self._tick()
 
     def _begin(self, event: TriggerEvent) -> _Part:
         """Take the part's frame and start its detection; a part that cannot be
@@ -397,9 +525,8 @@ class Station:
         part = _Part(event, frame)
         try:
             self._start_detection(part)
-        except Exception:
-            log.exception("inspection failed; the part is rejected")
-            part.decided = self._record(event, frame, None, no_decision("internal error"))
+        except Exception as exc:
+            part.decided = self._failed_inference(part, exc)
         return part
 
     def _start_detection(self, part: _Part) -> None:
@@ -410,6 +537,9 @@ class Station:
             return
         if time.monotonic() > event.deadline:
             part.decided = self._record(event, frame, None, no_decision("late: queued too long"))
+            return
+        if self._faults.model is not None:
+            part.decided = self._record(event, frame, None, no_decision("model fault"))
             return
         region = event.region
         if region is None and self.pipeline.locate is not None:
@@ -436,10 +566,14 @@ class Station:
                 part.frame.done()
             self._events.task_done()
 
-    def _judge(self, part: _Part) -> tuple[Inspection, np.ndarray]:
+    def _judge(self, part: _Part) -> tuple[Inspection, np.ndarray | None]:
         event, region = part.event, part.region
         origin = (region.x0, region.y0) if region is not None else (0, 0)
-        detections = self._lane.result(part.ticket, origin)
+        try:
+            detections = self._lane.result(part.ticket, origin)  # type: ignore[arg-type]
+        except Exception as exc:
+            return self._failed_inference(part, exc), None
+        self._faults.model_failures = 0
         t_detected = time.monotonic()
         judgement = self.pipeline.judge(detections)
         t_judged = time.monotonic()
@@ -457,11 +591,39 @@ class Station:
         )
         return record, part.image
 
+    def _failed_inference(self, part: _Part, exc: Exception) -> Inspection:
+        """A part whose inference failed is NO_DECISION; output the model should never
+        give (NaN, infinity, an unknown class) raises the MODEL fault at once, other
+        failures after `max_model_failures` in a row."""
+        faults = self._faults
+        faults.model_failures += 1
+        if isinstance(exc, ModelOutputError):
+            reason = "model output invalid"
+            self._raise_model_fault(str(exc))
+        else:
+            reason = "inference failed"
+            if faults.model_failures == 1:
+                log.warning("inference failed: %r (the part is rejected)", exc)
+            if faults.model_failures >= self.options.max_model_failures:
+                self._raise_model_fault(
+                    f"{faults.model_failures} inferences in a row failed: {exc}"
+                )
+        return self._record(part.event, part.frame, None, no_decision(reason))
+
+    def _raise_model_fault(self, why: str) -> None:
+        if self._faults.model is not None:
+            return  # latched already: one event, one log line
+        self._faults.model = why
+        self._announce(EventKind.MODEL_FAULT, Severity.ERROR, f"model fault: {why}")
+
     def _mark_busy(self, busy: bool) -> None:
         """READY <-> BUSY only; a stopping or faulted station keeps its state."""
         with self._state_lock:
-            if self.state in (StationState.READY, StationState.BUSY):
-                self.state = StationState.BUSY if busy else StationState.READY
+            state = self._state
+        if busy and state is StationState.READY:
+            self._transition(StationState.BUSY, "inspecting")
+        elif not busy and state is StationState.BUSY:
+            self._transition(StationState.READY, "idle")
 
     def _record(
         self,
@@ -475,35 +637,86 @@ class Station:
     ) -> Inspection:
         capture = frame.t_capture if frame is not None else float("nan")
         judged = time.monotonic() if t_judged is None else t_judged
-        times = StageTimes(event.t_trigger, capture, detect[0], detect[1], judged)
+        identity = self.pipeline.identity
         return Inspection(
             seq=next(self._seq),
             trigger_id=event.trigger_id,
             origin=event.origin,
             part_serial=event.part_serial,
-            times=times,
+            times=StageTimes(event.t_trigger, capture, detect[0], detect[1], judged),
             wall_time=time.time(),
             detections=detections if detections is not None else Detections.empty(),
             judgement=judgement,
-            model_id=self.pipeline.identity.model_id,
-            model_sha256=self.pipeline.identity.model_sha256,
-            config_hash=self.pipeline.identity.config_hash,
-            run_id=self.pipeline.identity.run_id,
-            calibration_id=self.pipeline.identity.calibration_id,
+            model_id=identity.model_id,
+            model_sha256=identity.model_sha256,
+            config_hash=identity.config_hash,
+            run_id=identity.run_id,
+            calibration_id=identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
             region=region,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:
-        """The reject decision reaches the hot sinks (the PLC) before anything else."""
+        """The verdict is committed to the log first, then reaches the hot sinks (the
+        PLC), then the queued sinks: nothing the line acts on is missing from the log."""
+        record = self._commit(record)
         for hot in self.pipeline.hot_sinks:
             hot(record)
         if self.pipeline.hot_sinks:
             times = dataclasses.replace(record.times, plc_write=time.monotonic())
             record = dataclasses.replace(record, times=times)
-        if image is not None and self.options.keep_image(record):
-            # after the PLC write, and only for archived parts
+        if image is not None and any(runner.sink.wants_image(record) for runner in self.sinks):
+            # after the PLC write, and only for parts a sink keeps the picture of
             record = dataclasses.replace(record, image=image.copy())
         self.stats.count(record)
         for runner in self.sinks:
             runner.submit(record)
+
+    def _commit(self, record: Inspection) -> Inspection:
+        """The record made durable; one that cannot be is rejected instead (NO_DECISION)
+        and the LOG fault latches: a part nobody can trace must not pass."""
+        recorder = self.pipeline.recorder
+        if recorder is None:
+            return record
+        try:
+            recorder.commit(record)
+        except Exception as exc:
+            if self._faults.log is None:
+                self._faults.log = str(exc)
+                self._announce(
+                    EventKind.SINK_FAILED, Severity.ERROR, f"log write failed: {exc}", sink="log"
+                )
+            return dataclasses.replace(record, judgement=no_decision("log write failed"))
+        return record
+
+
+_BUSY_CYCLE = {StationState.READY, StationState.BUSY}
+
+# A recording that ended is no fault: there is nothing more to see (READY drops, no ERROR).
+_CAMERA_HEALTH: dict[CaptureState, bool | None] = {
+    CaptureState.STARTING: None,
+    CaptureState.RUNNING: True,
+    CaptureState.RECONNECTING: False,
+    CaptureState.FAILED: False,
+    CaptureState.ENDED: None,
+}
+
+_LOG_LEVEL = {
+    Severity.INFO: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+}
+
+
+def _fault_reason(health: StationHealth) -> str:
+    failed = [
+        name
+        for name, ok in (
+            ("camera", health.camera),
+            ("model", health.model),
+            ("log", health.log),
+            ("sinks", health.sinks),
+        )
+        if ok is False
+    ]
+    return ", ".join(failed) + " unhealthy"

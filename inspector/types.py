@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,6 +26,7 @@ __all__ = [
     "StageTimes",
     "StationEvent",
     "StationHealth",
+    "StationListener",
     "StationState",
     "TriggerEvent",
     "Verdict",
@@ -246,8 +248,9 @@ ALLOWED_TRANSITIONS: Mapping[StationState, frozenset[StationState]] = MappingPro
 
 @dataclass(frozen=True, slots=True)
 class StationHealth:
-    """The health of what READY depends on: True healthy, False faulted, None unknown
-    (starting or stopping). `sinks` is False while a critical sink (the log) fails."""
+    """The health of what READY depends on (camera, model, log): True healthy, False
+    faulted, None unknown (starting, stopping, a recording that ended). `sinks` is
+    False while an optional sink fails: reported, but it never stops the line."""
 
     camera: bool | None
     model: bool | None
@@ -260,7 +263,11 @@ class StationHealth:
 
     @property
     def ready(self) -> bool:
-        return all(part is True for part in (self.camera, self.model, self.log, self.sinks))
+        return self.camera is True and self.model is True and self.log is True
+
+    @property
+    def faulted(self) -> bool:
+        return False in (self.camera, self.model, self.log)
 
 
 class EventKind(enum.Enum):
@@ -299,3 +306,15 @@ class StationEvent:
     detail: Mapping[str, str | int | float | bool | None] = field(
         default_factory=lambda: MappingProxyType({})
     )
+
+
+class StationListener(ABC):
+    """Hears the station: its health every worker tick and every event. Both run on
+    the thread that noticed (the worker, capture, a trigger): they must not block."""
+
+    @abstractmethod
+    def on_health(self, health: StationHealth) -> None:
+        """The health READY derives from, at least every 0.1 s while the worker runs."""
+
+    def on_event(self, event: StationEvent) -> None:  # noqa: B027 - health is enough for some
+        """A state change, fault or recovery."""

@@ -78,8 +78,9 @@ def test_config_schema_describes_every_field():
 def test_run_inspects_every_frame_then_exits_0(tmp_path: Path):
     result = inspector("run", "--config", str(write_config(tmp_path)), "--json")
     assert result.returncode == 0, result.stderr
-    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    *lines, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert [doc["seq"] for doc in lines] == list(range(1, 13))
+    assert (summary["summary"], summary["parts"]) == (True, 12)
     with sqlite3.connect(tmp_path / "log" / "inspections.db") as conn:
         assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (12,)
 
@@ -138,9 +139,10 @@ def test_sigterm_finishes_the_part_in_hand_and_flushes_the_log(tmp_path: Path):
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    printed = len(out.splitlines())
+    *parts, summary = [json.loads(line) for line in out.splitlines()]
+    assert summary["parts"] == len(parts)
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (printed,)
+        assert conn.execute("SELECT count(*) FROM inspections").fetchone() == (len(parts),)
 
 
 def test_kill_9_leaves_a_consistent_log(tmp_path: Path):

@@ -57,6 +57,14 @@ def config(tmp_path: Path, camera: dict, trigger: dict, overlap: str = "off", **
     )
 
 
+def with_deadline(cfg, deadline_ms: float, overlap: str):
+    """A deadline no config may set (station.yaml needs 10 ms or more), past validation:
+    the station must reject late parts whatever it is given."""
+    trigger = cfg.trigger.model_copy(update={"deadline_ms": deadline_ms})
+    model = cfg.model.model_copy(update={"overlap": overlap})
+    return cfg.model_copy(update={"trigger": trigger, "model": model})
+
+
 def line_config(tmp_path: Path, folder: Path, overlap: str):
     """Every image of `folder` a part, as fast as the station takes them."""
     return config(
@@ -102,12 +110,8 @@ def test_every_frame_of_a_triggered_file_is_one_record(tmp_path: Path, overlap: 
 def test_missed_deadline_is_no_decision_and_rejects(tmp_path: Path, overlap: str):
     video = write_video(tmp_path / "v.avi", "MJPG", count=10)
     collect = Collect()
-    cfg = config(
-        tmp_path,
-        {"kind": "video", "path": str(video), "pace": "fast"},
-        {"kind": "line", "deadline_ms": 0.001},
-        overlap,
-    )
+    cfg = config(tmp_path, {"kind": "video", "path": str(video), "pace": "fast"}, {"kind": "line"})
+    cfg = with_deadline(cfg, 0.001, overlap)
     run_to_end(cfg, [collect])
     assert len(collect.records) == 10
     assert {r.verdict for r in collect.records} == {Verdict.NO_DECISION}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -11,8 +10,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from inspector.config import FolderCamera, OpenCVCamera, VideoCamera
-from inspector.errors import ConfigError, DataError, InspectorError
+from inspector.camera.config import SourceConfig
+from inspector.camera.registry import SOURCES
+from inspector.errors import DataError, InspectorError
 
 __all__ = [
     "SOURCES",
@@ -27,14 +27,6 @@ __all__ = [
 ]
 
 FrameShape = tuple[int, int, int]
-SourceConfig = VideoCamera | FolderCamera | OpenCVCamera
-
-# config kind -> "module:Class"; a source's module is imported only when it is chosen.
-SOURCES: dict[str, str] = {
-    "video": "inspector.camera.video:VideoFileSource",
-    "folder": "inspector.camera.video:FolderSource",
-    "opencv": "inspector.camera.video:OpenCVSource",
-}
 
 
 class SourceLost(InspectorError):
@@ -111,10 +103,8 @@ def deliver(image: np.ndarray, out: np.ndarray | None, shape: FrameShape, where:
 
 
 def source_class(kind: str) -> type[FrameSource]:
-    if kind not in SOURCES:
-        raise ConfigError(f"unknown camera kind '{kind}' (known: {', '.join(SOURCES)})")
-    module_name, class_name = SOURCES[kind].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    cls: type[FrameSource] = SOURCES.plugin_class(kind)
+    return cls
 
 
 def open_source(config: SourceConfig) -> FrameSource:

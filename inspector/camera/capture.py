@@ -18,11 +18,11 @@ from functools import partial
 import numpy as np
 
 from inspector.camera.base import FrameShape, FrameSource, SourceLost, deliver
-from inspector.config import Backoff
+from inspector.configbase import Backoff
 from inspector.errors import DataError, InspectorError
 from inspector.types import Frame
 
-__all__ = ["Capture", "CaptureState", "FramePool", "ReconnectDelays", "StateCallback"]
+__all__ = ["Capture", "CaptureState", "FramePool", "StateCallback"]
 
 log = logging.getLogger(__name__)
 
@@ -84,23 +84,6 @@ class CaptureState(enum.Enum):
     FAILED = "failed"
 
 
-class ReconnectDelays:
-    """Waits between reconnect attempts: initial_s, doubling up to max_s."""
-
-    def __init__(self, backoff: Backoff) -> None:
-        self._initial_s = min(backoff.initial_s, backoff.max_s)
-        self._max_s = backoff.max_s
-        self._next_s = self._initial_s
-
-    def next(self) -> float:
-        delay = self._next_s
-        self._next_s = min(delay * 2.0, self._max_s)
-        return delay
-
-    def reset(self) -> None:
-        self._next_s = self._initial_s
-
-
 StateCallback = Callable[[CaptureState, str], None]
 
 
@@ -132,7 +115,7 @@ class Capture:
         self._pool = pool
         self._on_frame = on_frame
         self._reopen = reopen
-        self._delays = ReconnectDelays(backoff or Backoff())
+        self._backoff = backoff or Backoff()
         self._on_state = on_state
         self._scratch = np.zeros(pool.shape, np.uint8)  # takes frames that will be dropped
         self._stopping = threading.Event()
@@ -251,7 +234,6 @@ class Capture:
                 f"not {self._pool.shape} as before"
             )
         self._source = source
-        self._delays.reset()
         log.info("%s: reconnected after %d attempt(s)", self._name, attempts)
         self._set_state(CaptureState.RUNNING, f"{self._name}: reconnected")
         return True
@@ -259,8 +241,9 @@ class Capture:
     def _reopen_with_backoff(self) -> tuple[FrameSource, int] | None:
         reopen = self._reopen
         attempts = 0
+        delays = self._backoff.delays()  # each outage starts from initial_s again
         # Event.wait, not sleep: stop() must cut a long backoff short
-        while reopen is not None and not self._stopping.wait(self._delays.next()):
+        while reopen is not None and not self._stopping.wait(next(delays)):
             attempts += 1
             try:
                 return reopen(), attempts

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from inspector.camera.base import FrameSource, Pacer, deliver
+from inspector.camera.config import VideoCamera
 from inspector.camera.video import valid_fps
-from inspector.config import VideoCamera
 from inspector.errors import DataError
 
 __all__ = ["GatedReplay", "MemorySource"]

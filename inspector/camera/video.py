@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from inspector.camera.base import FrameShape, FrameSource, Pacer, SourceLost, deliver
-from inspector.config import FolderCamera, OpenCVCamera, VideoCamera
+from inspector.camera.config import FolderCamera, OpenCVCamera, VideoCamera
 from inspector.errors import DataError
 
 __all__ = [

@@ -75,17 +75,33 @@ def run_command(
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if hasattr(station.trigger, "fire"):
-        signal.signal(signal.SIGUSR1, lambda *_: station.trigger.fire())
+    if station.trigger.can_fire:
+        signal.signal(signal.SIGUSR1, lambda *_: station.fire())
     station.start()
-    logging.getLogger("inspector").info("station %s ready", station_config.station.name)
     try:
         while not (stop.is_set() or station.wait(0.2)):
             pass
     finally:
         station.stop()
+    summary = station.summary()
+    if as_json and not quiet:
+        print_json({"summary": True} | summary)
+    else:
+        err_console.print(_run_summary_line(station_config.station.name, summary), highlight=False)
     failed = station.capture.state is CaptureState.FAILED
     raise typer.Exit(EXIT_SOURCE_FAILED if failed else EXIT_OK)
+
+
+def _run_summary_line(name: str, summary: dict) -> str:
+    reasons = ", ".join(f"{k} {v}" for k, v in summary["no_decision_reasons"].items())
+    line = (
+        f"station {name} stopped after {summary['parts']} parts: {summary['pass']} pass, "
+        f"{summary['fail']} fail, {summary['no_decision']} no decision"
+    )
+    line += f" ({reasons})" if reasons else ""
+    if summary["sink_records_dropped"]:
+        line += f"; sinks dropped {summary['sink_records_dropped']} records"
+    return line
 
 
 @station_app.command("demo")

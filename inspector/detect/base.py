@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib
 import json
 import os
 from abc import ABC, abstractmethod
@@ -15,8 +14,10 @@ from typing import ClassVar
 
 import numpy as np
 
+from inspector.detect.config import BackendConfig
+from inspector.detect.registry import BACKENDS
 from inspector.detect.yolo import DecodeParams, Layout, YoloDecoder, detect_layout
-from inspector.errors import ConfigError, ModelError
+from inspector.errors import ModelError
 from inspector.types import Detections
 from inspector.vision.letterbox import Letterbox
 
@@ -30,13 +31,6 @@ __all__ = [
     "open_detector",
     "usable_cores",
 ]
-
-# name -> "module:Class"; a backend's runtime is imported only when it is chosen.
-BACKENDS: dict[str, str] = {
-    "onnxruntime": "inspector.detect.onnxruntime:OnnxRuntimeDetector",
-    "openvino": "inspector.detect.openvino:OpenVinoDetector",
-    "tensorrt": "inspector.detect.tensorrt:TensorRtDetector",
-}
 
 
 @dataclass(frozen=True)
@@ -158,9 +152,15 @@ class Detector(ABC):
     @classmethod
     @abstractmethod
     def open(
-        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+        cls,
+        path: Path,
+        options: BackendConfig,
+        params: DecodeParams,
+        overrides: ModelOverrides,
+        threads: int | None,
     ) -> Detector:
-        """Load `path` into a ready detector; raises ModelError for a bad file."""
+        """Load `path` with this backend's `options` into a ready detector; raises
+        ModelError for a bad file."""
 
     @abstractmethod
     def infer(self, tensor: np.ndarray) -> np.ndarray:
@@ -186,23 +186,25 @@ class Detector(ABC):
 
 
 def backend_class(name: str) -> type[Detector]:
-    if name not in BACKENDS:
-        raise ConfigError(f"unknown backend '{name}' (known: {', '.join(BACKENDS)})")
-    module_name, class_name = BACKENDS[name].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    cls: type[Detector] = BACKENDS.plugin_class(name)
+    return cls
 
 
 def open_detector(
     path: Path,
-    backend: str = "onnxruntime",
+    backend: str | BackendConfig = "onnxruntime",
     params: DecodeParams | None = None,
     overrides: ModelOverrides | None = None,
     threads: int | None = None,
 ) -> Detector:
-    """Load a model with the named backend; a backend that cannot load fails loudly."""
+    """Load a model with a backend (by name with its default options, or its config);
+    a backend that cannot load fails loudly."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: model file not found")
-    return backend_class(backend).open(
-        path, params or DecodeParams(), overrides or ModelOverrides(), threads
+    if not os.access(path, os.R_OK):
+        raise ModelError(f"{path}: model file not readable (permissions)")
+    options = BACKENDS.default_config(backend) if isinstance(backend, str) else backend
+    return backend_class(options.kind).open(
+        path, options, params or DecodeParams(), overrides or ModelOverrides(), threads
     )

@@ -15,6 +15,7 @@ from inspector.detect.base import (
     file_sha256,
     usable_cores,
 )
+from inspector.detect.config import OnnxRuntimeConfig
 from inspector.errors import ModelError
 
 __all__ = ["OnnxRuntimeDetector"]
@@ -48,7 +49,12 @@ class OnnxRuntimeDetector(Detector):
 
     @classmethod
     def open(
-        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+        cls,
+        path: Path,
+        options: OnnxRuntimeConfig,
+        params: DecodeParams,
+        overrides: ModelOverrides,
+        threads: int | None,
     ) -> OnnxRuntimeDetector:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -19,6 +19,7 @@ from inspector.detect.base import (
     file_sha256,
     usable_cores,
 )
+from inspector.detect.config import OpenVinoConfig
 from inspector.errors import ModelError
 
 try:
@@ -32,7 +33,6 @@ __all__ = ["OpenVinoDetector"]
 
 # f32 keeps results equal to the ONNX model; bf16 (the default on AVX-512 BF16 CPUs) is
 # faster but must be validated on the trained model before a line relies on it.
-DEFAULT_PRECISION = "f32"
 
 
 class OpenVinoDetector(Detector):
@@ -49,19 +49,35 @@ class OpenVinoDetector(Detector):
 
     @classmethod
     def open(
-        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+        cls,
+        path: Path,
+        options: OpenVinoConfig,
+        params: DecodeParams,
+        overrides: ModelOverrides,
+        threads: int | None,
     ) -> OpenVinoDetector:
         model_file, metadata = _locate(path)
         core = ov.Core()
+        if options.cache_dir is not None:
+            core.set_property({"CACHE_DIR": str(options.cache_dir)})
         try:
             model = core.read_model(str(model_file))
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0][:160]
             raise ModelError(f"{model_file}: not a loadable OpenVINO model ({reason})") from None
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": DEFAULT_PRECISION}
+        config: dict[str, str | int] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": options.precision,
+        }
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        compiled = core.compile_model(model, "CPU", config)
+        try:
+            compiled = core.compile_model(model, options.device, config)
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0][:160]
+            raise ModelError(
+                f"model.backend.device: OpenVINO cannot compile for '{options.device}' ({reason})"
+            ) from None
         info = ModelInfo.from_metadata(model_file, file_sha256(model_file), metadata, overrides)
         return cls(compiled, info, params)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from inspector.detect.base import DecodeParams, Detector, ModelInfo, ModelOverrides, file_sha256
+from inspector.detect.config import TensorRtConfig
 from inspector.detect.enginefile import split_engine_file
 from inspector.errors import ModelError
 from inspector.vision.letterbox import Letterbox
@@ -60,7 +61,12 @@ class TensorRtDetector(Detector):
 
     @classmethod
     def open(
-        cls, path: Path, params: DecodeParams, overrides: ModelOverrides, threads: int | None
+        cls,
+        path: Path,
+        options: TensorRtConfig,
+        params: DecodeParams,
+        overrides: ModelOverrides,
+        threads: int | None,
     ) -> TensorRtDetector:
         metadata, blob = split_engine_file(path)
         engine = trt.Runtime(_LOGGER).deserialize_cuda_engine(blob)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.errors import ModelError
+from inspector.errors import ModelError, ModelOutputError
 from inspector.types import Detections
 from inspector.vision.letterbox import Geometry
 
@@ -95,14 +95,24 @@ class YoloDecoder:
         return Detections.from_arrays(xyxy, score, cls)
 
     def _end2end(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        _check_finite(rows[:, 4], "scores")
         keep = rows[:, 4] > self.params.conf
         rows = rows[keep][: self.params.max_det]
-        return rows[:, :4].astype(np.float32), rows[:, 4], rows[:, 5].astype(np.int32)
+        xyxy = rows[:, :4].astype(np.float32)
+        _check_finite(xyxy, "boxes")
+        cls = rows[:, 5]
+        if len(cls) and ((cls < 0).any() or (cls >= self.num_classes).any() or (cls % 1).any()):
+            raise ModelOutputError(
+                f"model output holds class ids outside its {self.num_classes} classes"
+            )
+        return xyxy, rows[:, 4], cls.astype(np.int32)
 
     def _raw(self, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         p = self.params
         class_scores = pred[4:]
-        candidates = np.flatnonzero(class_scores.max(axis=0) > p.conf)
+        best = class_scores.max(axis=0)  # NaN anywhere in a column shows here
+        _check_finite(best, "scores")
+        candidates = np.flatnonzero(best > p.conf)
         if candidates.size == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32)
         scores = class_scores[:, candidates]
@@ -118,9 +128,17 @@ class YoloDecoder:
             top = np.argsort(-score, kind="stable")[:MAX_NMS]
             cls, score, box_index = cls[top], score[top], box_index[top]
         xyxy = _cxcywh_to_xyxy(pred[:4, box_index].T)
+        _check_finite(xyxy, "boxes")
         offset = 0.0 if p.agnostic else cls[:, None].astype(np.float32) * MAX_WH
         keep = nms(xyxy + offset, score, p.iou)[: p.max_det]
         return xyxy[keep], score[keep], cls[keep].astype(np.int32)
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    """Silence is never a pass: NaN scores compare false with every threshold, so a
+    broken model would pass every part unless its output is checked."""
+    if not np.isfinite(values).all():
+        raise ModelOutputError(f"model output holds NaN or infinite {what}")
 
 
 def _cxcywh_to_xyxy(cxcywh: np.ndarray) -> np.ndarray:

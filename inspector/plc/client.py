@@ -16,17 +16,18 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pymodbus.client import ModbusTcpClient
 from pymodbus.exceptions import ModbusException
 from pymodbus.pdu import ModbusPDU
 
+from inspector.configbase import Backoff
 from inspector.plc.handshake import Handshake
 from inspector.plc.registers import CONTROL_BLOCK_WORDS, ControlBlock, PlcError
 
-__all__ = ["Backoff", "ClientLayout", "Connector", "PlcClientLink", "tcp_connector"]
+__all__ = ["ClientLayout", "Connector", "PlcClientLink", "tcp_connector"]
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +42,6 @@ class ClientLayout:
     station_offset: int
     control_offset: int
     unit_id: int = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Reconnect waits: initial_s, doubling up to max_s."""
-
-    initial_s: float = 0.5
-    max_s: float = 10.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.initial_s
-        while True:
-            yield delay
-            delay = min(delay * 2, self.max_s)
 
 
 def tcp_connector(host: str, port: int, timeout_s: float = 1.0) -> Connector:

@@ -9,24 +9,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from inspector.configbase import Backoff
 from inspector.plc.registers import CONTROL_BLOCK_WORDS, STATION_BLOCK_WORDS
+from inspector.trigger.config import TriggerConfig
 
-__all__ = ["PlcBackoff", "PlcClientConfig", "PlcConfig", "PlcTriggerConfig"]
+__all__ = ["PlcClientConfig", "PlcConfig", "PlcTriggerConfig"]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PlcBackoff(_Section):
-    initial_s: float = Field(0.5, gt=0, description="First wait before reconnecting to the PLC.")
-    max_s: float = Field(10.0, gt=0, description="Longest wait between reconnect attempts.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> PlcBackoff:
-        if self.max_s < self.initial_s:
-            raise ValueError("max_s must be >= initial_s")
-        return self
 
 
 class PlcClientConfig(_Section):
@@ -48,7 +39,7 @@ class PlcClientConfig(_Section):
         0.02, gt=0, le=1.0, description="Seconds between polls of the control block."
     )
     timeout_s: float = Field(1.0, gt=0, description="Connect and request timeout, seconds.")
-    backoff: PlcBackoff = Field(default_factory=PlcBackoff, description="Reconnect backoff.")
+    backoff: Backoff = Field(default_factory=Backoff, description="Reconnect backoff.")
 
     @model_validator(mode="after")
     def _disjoint(self) -> PlcClientConfig:
@@ -96,6 +87,5 @@ class PlcConfig(_Section):
     )
 
 
-class PlcTriggerConfig(_Section):
+class PlcTriggerConfig(TriggerConfig):
     kind: Literal["plc"] = Field(description="The PLC's TRIGGER handshake (needs plc.enabled).")
-    deadline_ms: float = Field(500.0, gt=0, description="Trigger to verdict budget.")

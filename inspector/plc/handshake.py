@@ -121,6 +121,7 @@ class Handshake:
         self._plc_heartbeat_at: float | None = None  # None: not seen changing yet
         self._pending: TriggerRequest | None = None
         self._listener: TriggerListener | None = None
+        self._reset_listener: Callable[[], None] | None = None
         self._counters = HandshakeCounters()
         self._warned: set[str] = set()
 
@@ -154,6 +155,12 @@ class Handshake:
         with self._changed:
             self._listener = listener
             self._commit()
+
+    def set_reset_listener(self, listener: Callable[[], None] | None) -> None:
+        """Who else clears latched faults on the PLC's ERROR_RESET edge (the station's
+        MODEL and LOG faults); called on the transport's thread, outside the lock."""
+        with self._changed:
+            self._reset_listener = listener
 
     def set_health(self, component: Component, healthy: bool | None) -> None:
         """True: healthy; False: fault (ERROR, live); None: unknown (not READY, no ERROR)."""
@@ -206,7 +213,8 @@ class Handshake:
             rising = block.control & ~previous.control
             falling = previous.control & ~block.control
             self._note_control(block, previous, now)
-            if Control.ERROR_RESET in rising:
+            reset = Control.ERROR_RESET in rising
+            if reset:
                 self._reset_errors(now)
             if Control.RESULT_ACK in rising:
                 self._flags &= ~RESULT_FLAGS
@@ -217,6 +225,9 @@ class Handshake:
                 request = self._take_trigger(block, now)
             self._commit()
             listener = self._listener
+            reset_listener = self._reset_listener if reset else None
+        if reset_listener is not None:
+            reset_listener()
         if request is not None and listener is not None:
             listener(request)  # outside the lock: the listener may read the handshake
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from inspector.errors import ConfigError
-from inspector.plc.client import Backoff, ClientLayout, PlcClientLink, tcp_connector
+from inspector.plc.client import ClientLayout, PlcClientLink, tcp_connector
 from inspector.plc.config import PlcConfig
 from inspector.plc.handshake import Handshake
 from inspector.plc.server import Endpoint, PlcServer, serve_station
@@ -51,7 +51,7 @@ def open_plc(config: PlcConfig) -> PlcLink:
         tcp_connector(config.host, config.port, client.timeout_s),
         ClientLayout(client.station_offset, client.control_offset, config.unit_id),
         poll_interval_s=client.poll_interval_s,
-        backoff=Backoff(client.backoff.initial_s, client.backoff.max_s),
+        backoff=client.backoff,
         name=f"PLC {config.host}:{config.port}",
     )
     return PlcLink(handshake, transport.start())

@@ -9,14 +9,11 @@ else happens to the record, and costs one lock (no I/O on the caller's thread).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from inspector.plc.config import PlcTriggerConfig
 from inspector.plc.handshake import Component, Handshake, TriggerRequest
+from inspector.registry import OpenContext
 from inspector.trigger.base import Emit, Trigger
-from inspector.types import Inspection, TriggerEvent
-
-if TYPE_CHECKING:
-    from inspector.station import StationHealth
+from inspector.types import Inspection, StationHealth, StationListener, TriggerEvent
 
 __all__ = ["PlcHealthMonitor", "PlcResultSink", "PlcTrigger"]
 
@@ -27,6 +24,14 @@ class PlcTrigger(Trigger):
     def __init__(self, handshake: Handshake, deadline_ms: float) -> None:
         super().__init__(deadline_ms)
         self.handshake = handshake
+
+    @classmethod
+    def open(cls, config: PlcTriggerConfig, context: OpenContext) -> PlcTrigger:
+        """The trigger of the PLC link the factory opened (`plc:`), shared through the
+        context; the handshake answers FAIL 0xFFFF itself past the deadline."""
+        link = context.require_plc("trigger.kind 'plc'")
+        link.handshake.result_deadline_s = config.deadline_ms / 1000.0
+        return cls(link.handshake, config.deadline_ms)
 
     def start(self, emit: Emit) -> None:
         super().start(emit)
@@ -64,8 +69,8 @@ class PlcResultSink:
         self.handshake.publish(record)
 
 
-class PlcHealthMonitor:
-    """Station monitor: health gates READY and ERROR; each report advances HEARTBEAT.
+class PlcHealthMonitor(StationListener):
+    """Station listener: health gates READY and ERROR; each report advances HEARTBEAT.
 
     The station's inspection worker calls it between parts and after each one, so the
     heartbeat stops when the worker hangs, and goes on while the line is idle."""
@@ -73,7 +78,7 @@ class PlcHealthMonitor:
     def __init__(self, handshake: Handshake) -> None:
         self.handshake = handshake
 
-    def __call__(self, health: StationHealth) -> None:
+    def on_health(self, health: StationHealth) -> None:
         self.handshake.set_health(Component.CAMERA, health.camera)
         self.handshake.set_health(Component.MODEL, health.model)
         self.handshake.set_health(Component.LOG, health.log)

@@ -82,6 +82,7 @@ class SinkRunner:
         self.dropped = 0
         self.dropped_events = 0
         self._warned = False
+        self._closed = False
 
     def start(self) -> SinkRunner:
         self._thread.start()
@@ -108,7 +109,13 @@ class SinkRunner:
             self._warn_once(f"sink {self.sink.name} is behind; dropping events")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Finish what is queued, close the sink, join the thread."""
+        """Finish what is queued, close the sink, join the thread. A runner that never
+        started closes its sink here; a second call does nothing."""
+        if self._thread.ident is None:
+            if not self._closed:
+                self._closed = True
+                self._close_sink()
+            return
         if not self._thread.is_alive():
             return
         self._queue.put(_STOP)
@@ -122,6 +129,10 @@ class SinkRunner:
             batch, stopping = self._next_batch()
             if batch:
                 self._handle(batch)
+        self._closed = True
+        self._close_sink()
+
+    def _close_sink(self) -> None:
         try:
             self.sink.close()
         except Exception as exc:

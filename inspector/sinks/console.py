@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from inspector.registry import OpenContext
 from inspector.sinks.base import Sink
+from inspector.sinks.config import ConsoleSinkConfig
 from inspector.types import Inspection
 
 __all__ = ["ConsoleSink", "record_json"]
@@ -58,6 +60,10 @@ class ConsoleSink(Sink):
         self.as_json = as_json
         self.stream = stream or sys.stdout
         self.annotate = annotate
+
+    @classmethod
+    def open(cls, config: ConsoleSinkConfig, context: OpenContext) -> ConsoleSink:
+        return cls(context.class_names, as_json=config.json_lines)
 
     def handle(self, record: Inspection) -> None:
         extra = self.annotate(record) if self.annotate else {}

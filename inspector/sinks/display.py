@@ -12,7 +12,10 @@ import sys
 import cv2
 import numpy as np
 
+from inspector.errors import ConfigError
+from inspector.registry import OpenContext
 from inspector.sinks.base import Sink
+from inspector.sinks.config import DisplaySinkConfig
 from inspector.types import Inspection, Verdict
 
 __all__ = ["DisplaySink", "annotate", "display_available"]
@@ -72,6 +75,17 @@ class DisplaySink(Sink):
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
+
+    @classmethod
+    def open(cls, config: DisplaySinkConfig, context: OpenContext) -> DisplaySink:
+        if not display_available():
+            raise ConfigError(
+                "sinks.display: no display here (no DISPLAY, or an OpenCV without GUI)"
+            )
+        return cls(context.class_names)
+
+    def wants_image(self, record: Inspection) -> bool:
+        return True  # the window shows every part
 
     def handle(self, record: Inspection) -> None:
         canvas = annotate(record, self.names)

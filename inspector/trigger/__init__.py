@@ -1,5 +1,1 @@
-"""Triggers: when a part is inspected."""
-
-from inspector.trigger.base import TRIGGERS, Trigger, open_trigger
-
-__all__ = ["TRIGGERS", "Trigger", "open_trigger"]
+"""Triggers: when a part is inspected (`base.py` has the ABC, `registry.py` the kinds)."""

@@ -10,26 +10,21 @@ Two shapes of trigger fit one interface:
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import time
 from abc import ABC
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from inspector.errors import ConfigError
+from inspector.errors import InspectorError
+from inspector.registry import OpenContext
+from inspector.trigger.config import TriggerConfig
+from inspector.trigger.registry import TRIGGERS
 from inspector.types import Frame, TriggerEvent
 
 __all__ = ["TRIGGERS", "Emit", "Trigger", "open_trigger"]
 
 Emit = Callable[[TriggerEvent], None]
-
-TRIGGERS: dict[str, str] = {
-    "presence": "inspector.trigger.presence:PresenceTrigger",
-    "interval": "inspector.trigger.interval:IntervalTrigger",
-    "manual": "inspector.trigger.manual:ManualTrigger",
-    "line": "inspector.trigger.line:LineTrigger",
-}
 
 
 class Trigger(ABC):
@@ -40,6 +35,20 @@ class Trigger(ABC):
         self.deadline_s = deadline_ms / 1000.0
         self._ids = itertools.count(1)
         self._emit: Emit | None = None
+
+    @classmethod
+    def open(cls, config: Any, context: OpenContext) -> Trigger:
+        """Build from the trigger's config section (most need nothing from `context`)."""
+        return cls(config.deadline_ms)
+
+    @property
+    def can_fire(self) -> bool:
+        """Whether `fire()` triggers a part (the manual trigger)."""
+        return False
+
+    def fire(self, part_serial: str | None = None) -> bool:
+        """Trigger one part now (False when not started); only where `can_fire`."""
+        raise InspectorError(f"a {self.kind} trigger cannot be fired by hand")
 
     def start(self, emit: Emit) -> None:
         """Begin emitting events (event-driven triggers start their thread here)."""
@@ -53,15 +62,15 @@ class Trigger(ABC):
         """Stop emitting; join any thread."""
         self._emit = None
 
-    def new_event(self, frame: Frame | None = None, t: float | None = None, **extra: Any):
+    def new_event(
+        self, frame: Frame | None = None, t: float | None = None, **extra: Any
+    ) -> TriggerEvent:
         t = time.monotonic() if t is None else t
         return TriggerEvent(next(self._ids), self.kind, t, t + self.deadline_s, frame, **extra)
 
 
-def open_trigger(config: Any) -> Trigger:
-    """Build the trigger a `trigger:` config section names."""
-    if config.kind not in TRIGGERS:
-        raise ConfigError(f"trigger.kind: unknown '{config.kind}' ({', '.join(TRIGGERS)})")
-    module_name, class_name = TRIGGERS[config.kind].split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_config(config)
+def open_trigger(config: TriggerConfig, context: OpenContext | None = None) -> Trigger:
+    """Build the trigger a `trigger:` config section names; a trigger that needs a
+    shared link (the PLC's) takes it from `context`."""
+    cls: type[Trigger] = TRIGGERS.plugin_class(config.kind)
+    return cls.open(config, context or OpenContext())

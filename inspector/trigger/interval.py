@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from inspector.config import IntervalTrigger as IntervalConfig
+from inspector.registry import OpenContext
 from inspector.trigger.base import Emit, Trigger
+from inspector.trigger.config import IntervalTrigger as IntervalConfig
 
 __all__ = ["IntervalTrigger"]
 
@@ -20,7 +21,7 @@ class IntervalTrigger(Trigger):
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_config(cls, config: IntervalConfig) -> IntervalTrigger:
+    def open(cls, config: IntervalConfig, context: OpenContext) -> IntervalTrigger:
         return cls(config.period_s, config.deadline_ms)
 
     def start(self, emit: Emit) -> None:

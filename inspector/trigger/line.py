@@ -8,8 +8,9 @@ NO_DECISION) what a live camera delivers faster than it can inspect.
 
 from __future__ import annotations
 
-from inspector.config import LineTrigger as LineConfig
+from inspector.registry import OpenContext
 from inspector.trigger.base import Trigger
+from inspector.trigger.config import LineTrigger as LineConfig
 from inspector.types import Frame, TriggerEvent
 
 __all__ = ["LineTrigger"]
@@ -20,7 +21,7 @@ class LineTrigger(Trigger):
     frame_driven = True
 
     @classmethod
-    def from_config(cls, config: LineConfig) -> LineTrigger:
+    def open(cls, config: LineConfig, context: OpenContext) -> LineTrigger:
         return cls(config.deadline_ms)
 
     def on_frame(self, frame: Frame) -> TriggerEvent | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from inspector.config import ManualTrigger as ManualConfig
+from inspector.registry import OpenContext
 from inspector.trigger.base import Trigger
+from inspector.trigger.config import ManualTrigger as ManualConfig
 
 __all__ = ["ManualTrigger"]
 
@@ -12,8 +13,12 @@ class ManualTrigger(Trigger):
     kind = "manual"
 
     @classmethod
-    def from_config(cls, config: ManualConfig) -> ManualTrigger:
+    def open(cls, config: ManualConfig, context: OpenContext) -> ManualTrigger:
         return cls(config.deadline_ms)
+
+    @property
+    def can_fire(self) -> bool:
+        return True
 
     def fire(self, part_serial: str | None = None) -> bool:
         """Request an inspection; False when the trigger is not started."""

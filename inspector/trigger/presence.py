@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from inspector.config import PresenceTrigger as PresenceConfig
+from inspector.registry import OpenContext
 from inspector.trigger.base import Trigger
+from inspector.trigger.config import PresenceTrigger as PresenceConfig
 from inspector.types import Frame, TriggerEvent
 from inspector.vision.parts import PartFinder, Run
 
@@ -53,7 +54,7 @@ class PresenceTrigger(Trigger):
         self.finder = PartFinder(config, reverse=config.direction == "right_to_left")
 
     @classmethod
-    def from_config(cls, config: PresenceConfig) -> PresenceTrigger:
+    def open(cls, config: PresenceConfig, context: OpenContext) -> PresenceTrigger:
         return cls(config)
 
     def on_frame(self, frame: Frame) -> TriggerEvent | None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inspector.config import LocateConfig, PartDetection
 from inspector.types import Region
+from inspector.vision.config import LocateConfig, PartDetection
 
 __all__ = ["GLITCH_FRACTION", "PartFinder", "PartLocator", "Run"]
 

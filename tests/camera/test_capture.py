@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from inspector.camera import Capture, CaptureState, FramePool, FrameSource, SourceLost, open_source
-from inspector.camera.capture import ReconnectDelays
 from inspector.config import Backoff, FolderCamera, VideoCamera
 from inspector.errors import DataError, InspectorError
 from inspector.types import Frame
@@ -176,14 +175,14 @@ def test_pool_is_thread_safe():
     [
         (0.5, 10.0, [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]),
         (1.0, 1.0, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]),
-        (5.0, 2.0, [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]),  # never longer than max_s
+        (0.3, 1.0, [0.3, 0.6, 1.0, 1.0, 1.0, 1.0, 1.0]),  # never longer than max_s
     ],
 )
-def test_reconnect_delays_double_up_to_max_and_reset(initial_s, max_s, expected):
-    delays = ReconnectDelays(Backoff(initial_s=initial_s, max_s=max_s))
-    assert [delays.next() for _ in expected] == expected
-    delays.reset()
-    assert delays.next() == expected[0]
+def test_backoff_delays_double_up_to_max_and_start_again(initial_s, max_s, expected):
+    backoff = Backoff(initial_s=initial_s, max_s=max_s)
+    delays = backoff.delays()
+    assert [next(delays) for _ in expected] == expected
+    assert next(backoff.delays()) == expected[0]
 
 
 # ---------------------------------------------------------------- capture of files

@@ -256,7 +256,7 @@ def test_registry_names_importable_sources_of_their_kind(kind: str):
 
 
 def test_unknown_source_kind_is_a_config_error():
-    with pytest.raises(ConfigError, match="unknown camera kind 'gige'"):
+    with pytest.raises(ConfigError, match=r"camera\.kind: unknown 'gige'"):
         source_class("gige")
 
 

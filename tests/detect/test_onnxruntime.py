@@ -77,7 +77,7 @@ def test_missing_metadata_can_be_given(tmp_path: Path, multi_label, classes):
 
 
 def test_unknown_backend():
-    with pytest.raises(ConfigError, match="unknown backend 'tflite'"):
+    with pytest.raises(ConfigError, match=r"model\.backend: unknown 'tflite'"):
         open_detector(Path(__file__), backend="tflite")
 
 

@@ -101,7 +101,7 @@ def test_pass_fail_with_max_escape_updates_the_card(tile_model: Path, tile_split
     ("extra", "message"),
     [
         (["--threshold", "0.5"], "--threshold and --max-escape need --pass-fail"),
-        (["--backend", "tflite"], "unknown backend 'tflite'"),
+        (["--backend", "tflite"], "model.backend: unknown 'tflite'"),
         (["--split", "test"], "no split 'test'"),
     ],
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from inspector.configbase import Backoff
 from inspector.errors import ConfigError
 from inspector.plc.client import PlcClientLink
-from inspector.plc.config import PlcBackoff, PlcClientConfig, PlcConfig, PlcTriggerConfig
+from inspector.plc.config import PlcClientConfig, PlcConfig, PlcTriggerConfig
 from inspector.plc.link import open_plc
 from inspector.plc.registers import Status
 from inspector.plc.server import PlcServer
@@ -27,7 +28,7 @@ def test_defaults():
 
 
 def test_every_field_described():
-    for model in (PlcConfig, PlcClientConfig, PlcBackoff, PlcTriggerConfig):
+    for model in (PlcConfig, PlcClientConfig, Backoff, PlcTriggerConfig):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name} has no description"
 

@@ -1,0 +1,47 @@
+"""Config models of the detector backends (`model.backend` in station.yaml).
+
+Each backend's options live in its own model; none imports its runtime. In station.yaml
+`backend: openvino` is short for `backend: {kind: openvino}` with every option default.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from inspector.configbase import ConfigPath, PluginConfig
+
+__all__ = ["BackendConfig", "OnnxRuntimeConfig", "OpenVinoConfig", "TensorRtConfig"]
+
+
+class BackendConfig(PluginConfig):
+    """Base of every backend's config."""
+
+
+class OnnxRuntimeConfig(BackendConfig):
+    kind: Literal["onnxruntime"] = Field(description="ONNX Runtime on the CPU (any machine).")
+
+
+class OpenVinoConfig(BackendConfig):
+    kind: Literal["openvino"] = Field(description="OpenVINO (Intel CPU, GPU, NPU).")
+    device: str = Field(
+        "CPU",
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Z][A-Z0-9_.:,()]*$",
+        description="OpenVINO device: CPU, GPU, GPU.1, NPU, AUTO, AUTO:GPU,CPU ...",
+    )
+    precision: Literal["f32", "bf16", "f16"] = Field(
+        "f32",
+        description="Inference precision hint. f32 is what the model was evaluated at; "
+        "bf16/f16 are faster where the device supports them: check accuracy with eval first.",
+    )
+    cache_dir: ConfigPath | None = Field(
+        None, description="Folder where OpenVINO caches compiled models (faster restarts)."
+    )
+
+
+class TensorRtConfig(BackendConfig):
+    kind: Literal["tensorrt"] = Field(description="TensorRT engine on an NVIDIA GPU (Jetson).")
+    device: int = Field(0, ge=0, le=15, description="CUDA device index.")
