@@ -20,9 +20,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Station runtime only: no torch, no Ultralytics.
-venv-runtime: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[openvino]'
+# Station runtime only: no torch, no Ultralytics. A stamp, like the full venv's, so a
+# second `make demo` starts the demo at once. The full venv holds the runtime too: when
+# its stamp is up to date, this one is stamped without installing (no reinstall either way).
+venv-runtime: $(VENV)/.runtime
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	@if [ $(VENV)/.full -nt pyproject.toml ]; then echo "runtime: in the full venv already"; \
+	else $(BIN)/pip install --quiet --disable-pip-version-check -e '.[openvino]'; fi
+	touch $@
 
 # Everything: runtime, training (torch + Ultralytics, AGPL-3.0) and test tools.
 venv: $(VENV)/.full
