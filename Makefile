@@ -14,7 +14,7 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 DEB_PACKAGES ?= mbpoll
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test venv venv-runtime lint models-eval clean system-deps
+.PHONY: demo test venv venv-runtime lint models-eval docs clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ models-eval: venv-runtime
 	$(BIN)/inspector data split $(DATASETS)/neu-det/data.yaml $(WORK)/neu-det \
 		--val-fraction 0.2 --seed 0 --force
 	$(BIN)/inspector eval --model models/neu-det/neu-det.onnx --data $(WORK)/neu-det/data.yaml
+
+# The generated docs: the station.yaml reference and the PLC register map (a test fails
+# when a committed one differs from what the code generates).
+docs: venv-runtime
+	$(BIN)/inspector config schema --markdown --output docs/config.md
+	$(BIN)/inspector plc docs
 
 system-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
