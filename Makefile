@@ -40,7 +40,8 @@ $(VENV)/.full: pyproject.toml | $(BIN)/python
 demo: venv-runtime
 	$(BIN)/inspector demo
 
-# The shipped models scored through the runtime on the project's held-out splits.
+# The shipped models scored through the runtime on the project's validation splits
+# (what each figure is measured on: models/README.md, Figures).
 models-eval: venv-runtime
 	$(BIN)/inspector data convert-masks $(DATASETS)/magnetic-tile $(WORK)/magnetic-tile \
 		--single-class defect --val-fraction 0.2 --seed 0 --force
