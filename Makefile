@@ -14,15 +14,20 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 DEB_PACKAGES ?= mbpoll
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test venv venv-runtime lint models-eval clean system-deps
+.PHONY: demo test venv venv-runtime lint models-eval docs clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Station runtime only: no torch, no Ultralytics.
-venv-runtime: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[openvino]'
+# Station runtime only: no torch, no Ultralytics. A stamp, like the full venv's, so a
+# second `make demo` starts the demo at once. The full venv holds the runtime too: when
+# its stamp is up to date, this one is stamped without installing (no reinstall either way).
+venv-runtime: $(VENV)/.runtime
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	@if [ $(VENV)/.full -nt pyproject.toml ]; then echo "runtime: in the full venv already"; \
+	else $(BIN)/pip install --quiet --disable-pip-version-check -e '.[openvino]'; fi
+	touch $@
 
 # Everything: runtime, training (torch + Ultralytics, AGPL-3.0) and test tools.
 venv: $(VENV)/.full
@@ -35,7 +40,8 @@ $(VENV)/.full: pyproject.toml | $(BIN)/python
 demo: venv-runtime
 	$(BIN)/inspector demo
 
-# The shipped models scored through the runtime on the project's held-out splits.
+# The shipped models scored through the runtime on the project's validation splits
+# (what each figure is measured on: models/README.md, Figures).
 models-eval: venv-runtime
 	$(BIN)/inspector data convert-masks $(DATASETS)/magnetic-tile $(WORK)/magnetic-tile \
 		--single-class defect --val-fraction 0.2 --seed 0 --force
@@ -44,6 +50,12 @@ models-eval: venv-runtime
 	$(BIN)/inspector data split $(DATASETS)/neu-det/data.yaml $(WORK)/neu-det \
 		--val-fraction 0.2 --seed 0 --force
 	$(BIN)/inspector eval --model models/neu-det/neu-det.onnx --data $(WORK)/neu-det/data.yaml
+
+# The generated docs: the station.yaml reference and the PLC register map (a test fails
+# when a committed one differs from what the code generates).
+docs: venv-runtime
+	$(BIN)/inspector config schema --markdown --output docs/config.md
+	$(BIN)/inspector plc docs
 
 system-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \

@@ -19,10 +19,13 @@ from inspector.cli.data import data_app
 from inspector.cli.log import log_app
 from inspector.cli.model import model_app
 from inspector.cli.plc import plc_app
+from inspector.cli.richhelp import hide_flag_types
 from inspector.cli.station import config_app, station_app
 from inspector.errors import InspectorError
 
 __all__ = ["app", "main"]
+
+hide_flag_types()  # Typer 0.29 prints `<bool>` after flags in rich help
 
 app = typer.Typer(
     name="inspector",

@@ -42,11 +42,27 @@ def config_check(file: Annotated[Path, typer.Argument(help="station.yaml to vali
 
 
 @config_app.command("schema")
-def config_schema() -> None:
-    """Print the JSON schema of station.yaml."""
+def config_schema(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="The readable reference (docs/config.md).")
+    ] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+) -> None:
+    """Print the schema of station.yaml: JSON Schema, or with --markdown a reference of
+    every section and field (type, default, allowed values, description)."""
     from inspector.config import StationConfig
+    from inspector.configdoc import config_markdown, write_doc
 
-    sys.stdout.write(json.dumps(StationConfig.model_json_schema(), indent=2) + "\n")
+    if markdown:
+        text = config_markdown()
+    else:
+        text = json.dumps(StationConfig.model_json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+        return
+    console.print(f"wrote {write_doc(output, text)}", markup=False, highlight=False)
 
 
 @station_app.command("run")
