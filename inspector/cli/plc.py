@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,29 +49,63 @@ def plc_monitor(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON: one object with --once, else one per line.")
     ] = False,
+    plain: Annotated[
+        bool,
+        typer.Option(
+            "--plain",
+            help="One plain line per change instead of the live view (the default when "
+            "the output is not a terminal).",
+        ),
+    ] = False,
 ) -> None:
-    """Show the station's registers and the handshake state, live (read-only; Ctrl-C ends)."""
-    from inspector.plc.monitor import LinkDown, live_monitor, monitor_once, monitor_table, watch
+    """Show the station's registers and the handshake state, live (read-only; Ctrl-C ends).
+
+    On a terminal: a live table. Piped, redirected or under a service: one line per
+    change of the registers (heartbeat counts aside), flushed as it happens.
+    """
+    from inspector.plc.monitor import (
+        live_monitor,
+        monitor_once,
+        monitor_table,
+        plain_line,
+        plain_monitor,
+    )
 
     interval_s = interval_ms / 1000
     if once:
         snapshot = monitor_once(host, port, unit, interval_s)
         if as_json:
             print_json(snapshot.as_json())
+        elif plain:
+            beat = {None: None, True: "advancing", False: "FROZEN"}[snapshot.heartbeat_advancing]
+            print(plain_line(snapshot, beat), flush=True)
         else:
             console.print(monitor_table(snapshot))
         return
     try:
-        if not as_json:
+        if as_json:
+            _json_monitor(host, port, unit, interval_s)
+        elif plain or not console.is_terminal:
+            # rich.live draws nothing where the output is not a terminal
+            plain_monitor(host, port, unit, interval_s, sys.stdout)
+        else:
             live_monitor(host, port, unit, interval_s, console)
-            return
-        for item in watch(host, port, unit, interval_s):
-            if isinstance(item, LinkDown):
-                print_json({"station": item.station_at, "link_down": item.reason})
-            else:
-                print_json(item.as_json())
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a live view ends
+    except BrokenPipeError:
+        # the reader went away (`| head`): end quietly, and keep Python's exit-time
+        # flush of stdout from failing on the closed pipe once more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _json_monitor(host: str, port: int, unit: int, interval_s: float) -> None:
+    from inspector.plc.monitor import LinkDown, watch
+
+    for item in watch(host, port, unit, interval_s):
+        if isinstance(item, LinkDown):
+            print_json({"station": item.station_at, "link_down": item.reason})
+        else:
+            print_json(item.as_json())
 
 
 @plc_app.command("simulate")

@@ -1,26 +1,20 @@
-"""The `plc:` section of station.yaml, and the `trigger: {kind: plc}` variant.
-
-Self-contained (no import of inspector.config) so inspector.config can import it.
-"""
+"""The `plc:` section of station.yaml, and the `trigger: {kind: plc}` variant."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
-from inspector.configbase import Backoff
+from inspector.configbase import Backoff, Section
+from inspector.plc.access import AllowedNetwork, allow_list_entries, parse_allowed_network
 from inspector.plc.registers import CONTROL_BLOCK_WORDS, STATION_BLOCK_WORDS
 from inspector.trigger.config import TriggerConfig
 
 __all__ = ["PlcClientConfig", "PlcConfig", "PlcTriggerConfig"]
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class PlcClientConfig(_Section):
+class PlcClientConfig(Section):
     station_offset: int = Field(
         0,
         ge=0,
@@ -50,7 +44,7 @@ class PlcClientConfig(_Section):
         return self
 
 
-class PlcConfig(_Section):
+class PlcConfig(Section):
     enabled: bool = Field(False, description="Link the station to a PLC over Modbus TCP.")
     mode: Literal["server", "client"] = Field(
         "server",
@@ -82,9 +76,29 @@ class PlcConfig(_Section):
         description="ERROR (latched) when PLC_HEARTBEAT has not changed for this long, "
         "once it has been seen changing; 0 disables the watchdog.",
     )
+    write_allow: Annotated[
+        tuple[Annotated[AllowedNetwork, BeforeValidator(parse_allowed_network)], ...],
+        BeforeValidator(allow_list_entries),
+    ] = Field(
+        (),
+        description="server: client addresses or networks that may write (e.g. "
+        '["192.168.10.5", "10.0.0.0/24"]); others may read but every write gets Modbus '
+        "exception 1. Empty: everyone may write. Modbus has no authentication: this keeps "
+        "a second master (an HMI, another PLC) from writing the control block.",
+    )
     client: PlcClientConfig = Field(
         default_factory=PlcClientConfig, description="Client-mode register layout and polling."
     )
+
+    @model_validator(mode="after")
+    def _write_allow_is_for_servers(self) -> PlcConfig:
+        if self.write_allow and self.mode != "server":
+            # refused rather than ignored: an ignored list would look like protection
+            raise ValueError(
+                "write_allow: only for mode: server (in client mode the station writes "
+                "into the PLC and nothing writes to the station)"
+            )
+        return self
 
 
 class PlcTriggerConfig(TriggerConfig):

@@ -13,8 +13,10 @@ import textwrap
 from pathlib import Path
 
 from inspector.errors import InspectorError
+from inspector.plc.access import READ_FUNCTIONS, WRITE_REFUSED
 from inspector.plc.config import PlcClientConfig, PlcConfig, PlcTriggerConfig
 from inspector.plc.handshake import DEADLINE_GRACE_S
+from inspector.plc.monitor import HEARTBEAT_FROZEN_S
 from inspector.plc.registers import (
     PLC_BLOCK_START,
     PROTOCOL_VERSION,
@@ -201,12 +203,14 @@ plc:
   port: {PORT}
   unit_id: {UNIT_ID}
   plc_heartbeat_timeout_s: {HEARTBEAT_TIMEOUT_S}
+  # write_allow: [192.168.10.5]  # server: only these may write (default: everyone)
 trigger:
   kind: plc
   deadline_ms: {DEADLINE_MS:.0f}
 ```
 
-Modbus has no authentication: keep the station on the machine network.
+Modbus has no authentication: keep the station on the machine network, and let one
+master write (see "One master writes").
 """
 
 
@@ -313,6 +317,12 @@ def _fault_table() -> str:
         ),
         ("Undefined CONTROL bits", "ignored, counted, logged once", "-", "-"),
         ("Write to HR 0-31", "refused", "Modbus exception 2 (illegal address)", "-"),
+        (
+            "Any write from a client not in `plc.write_allow`",
+            "refused, counted, warned once per address",
+            f"exception {WRITE_REFUSED} (illegal function)",
+            "-",
+        ),
         ("Coils, discrete inputs, input registers", "refused", "exception 1", "-"),
         ("Another unit id", "refused", "exception 10 (gateway path unavailable)", "-"),
         ("PLC disconnects mid-cycle", "result held until RESULT_ACK", "unchanged", "-"),
@@ -361,6 +371,67 @@ plc:
   port: 502
   client: {{station_offset: 100, control_offset: 200, poll_interval_s: {CLIENT_POLL_S}}}
 ```
+"""
+
+
+def _one_master() -> str:
+    reads = ", ".join(str(code) for code in sorted(READ_FUNCTIONS))
+    trigger_bit = _bit(Control.TRIGGER)
+    return f"""## One master writes
+
+The control block (HR {PLC_BLOCK_START}-{PLC_BLOCK_START + 5}) is one set of registers
+with no owner. When two masters write it (two PLCs, or an HMI or SCADA next to the PLC),
+each write of the whole block puts back that master's image of it, and the handshake
+breaks in ways that are hard to see on the line:
+
+- **Interleaved edges.** Master A raises TRIGGER; master B's next periodic write carries
+  its own CONTROL word with bit {trigger_bit} low and drops it again. The station sees
+  TRIGGER and RESULT_ACK edges from both: extra triggers, MISSED_TRIGGER and
+  RESULT_OVERRUN, a TRIGGER_ACK the triggering master never saw.
+- **Acknowledged results nobody read.** B's RESULT_ACK edge (or its block with RESULT_ACK
+  still high) acknowledges the result A is waiting for: RESULT_VALID drops before A read
+  it, A's result timeout rejects a good part, and the next trigger may be B's.
+- **An echo that belongs to another master.** TRIGGER_ID is whatever was written last:
+  the result's TRIGGER_ID_ECHO may answer B's trigger. A compares the echo with its own
+  id and rejects the part, unless both count ids the same way and they collide, and then
+  A takes B's verdict for its own part. The echo check cannot catch that.
+- **A watchdog fed by the wrong master.** PLC_HEARTBEAT changes while either master
+  writes: a dead line PLC stays hidden behind a live HMI. ERROR_RESET from one clears
+  latches the other has not seen.
+
+What to do: one master, the line PLC, writes the control block; every other client
+(HMI, SCADA, a second PLC, `inspector plc monitor`) only reads, which is always safe:
+the station answers every read from its current block. An HMI that must pause
+inspection or reset an error asks the PLC program, which owns TRIGGER_ENABLE and
+ERROR_RESET. Enforce it in the station with `plc.write_allow`:
+
+```yaml
+plc:
+  mode: server
+  write_allow: [192.168.10.5]       # the line PLC; a list of addresses or networks
+  # write_allow: [10.0.0.0/24]      # CIDR: every address of a subnet
+```
+
+- **Empty or absent** (the default): every client may write, as a plain Modbus device.
+- **With entries**, a client whose address is in the list (an address, or a network in
+  CIDR form; IPv4 or IPv6) may use every function. Any other client may read (functions
+  {reads}: the registers, all of them), and every other function, a write (5, 6, 15,
+  16, 22, 23) or anything else that changes state (8, diagnostics), is answered with
+  Modbus exception {WRITE_REFUSED}, ILLEGAL FUNCTION. The request never reaches the
+  registers or the handshake.
+- **Why exception {WRITE_REFUSED}**: exception 2 (illegal address) already means "a
+  write to HR 0-31", which sends a PLC programmer looking for an offset mistake; the
+  refused client's address is right, what it may not do is the function itself.
+- The station logs one warning per refused address (`... is not in plc.write_allow`)
+  and counts every refusal: an HMI or PLC writing where it should not shows up in the
+  log at once, not as a handshake fault later.
+- Entries are checked when station.yaml is loaded: a host name (not resolved), an entry
+  with host bits below its prefix (`10.0.0.5/24`), an empty or unquoted one, or the
+  list in client mode (nothing writes to the station there) is a config error naming
+  the field and the entry.
+- An IPv4 client of a station listening on `::` is compared by its IPv4 address.
+- This is not authentication: an address can be forged on the machine network. It
+  keeps honest second masters from writing; firewalling the port keeps the rest out.
 """
 
 
@@ -598,7 +669,13 @@ def _tools() -> str:
 
 - `inspector plc monitor [--host H] [--port {PORT}] [--unit {UNIT_ID}] [--interval-ms 200]`: a
   live view of both blocks, the status bits by name, whether HEARTBEAT advances, and the
-  handshake phase. It only reads. `--once --json` prints one decoded snapshot.
+  handshake phase. It only reads. `--once --json` prints one decoded snapshot. Where
+  its output is not a terminal (piped, redirected, under a service), or with
+  `--plain`, it prints one line per change of either block instead (time, phase, the
+  status bits by name, ERROR_CODE, TRIGGER_ID_ECHO, INSPECTION_SEQ, RESULT_CODE, ...,
+  then CONTROL, TRIGGER_ID, PART_SERIAL as `NAME=value`): the heartbeat counters alone
+  print nothing; HEARTBEAT reads FROZEN when unchanged for
+  {HEARTBEAT_FROZEN_S:.0f} s.
 - `inspector plc simulate [--port {PORT}] [--rate 5] [--cycles 100 | --duration S] [--json]`:
   a PLC program (a real Modbus TCP client) that drives this handshake against a running
   station and reports verdict counts, missed triggers, TRIGGER_ID mismatches,
@@ -620,7 +697,7 @@ def plc_markdown() -> str:
         + _align_comments(_structured_text())
         + "```\n"
     )
-    after_map = [_handshake(), _timeouts(), _faults(), _modes(), structured_text]
+    after_map = [_handshake(), _timeouts(), _faults(), _modes(), _one_master(), structured_text]
     after_map += ["### Ladder\n\n" + _ladder(), _tools()]
     sections = [
         _reflow(_header()),

@@ -42,7 +42,9 @@ def open_plc(config: PlcConfig) -> PlcLink:
     handshake = Handshake(config.plc_heartbeat_timeout_s)
     if config.mode == "server":
         transport: PlcServer | PlcClientLink = serve_station(
-            handshake, Endpoint(config.host, config.port, config.unit_id)
+            handshake,
+            Endpoint(config.host, config.port, config.unit_id),
+            write_allow=config.write_allow,
         )
         return PlcLink(handshake, transport)
     client = config.client

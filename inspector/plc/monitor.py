@@ -2,17 +2,19 @@
 
 `read_snapshot` reads the station block (HR 0-15) and the PLC's control block (HR 32-37)
 and decodes them; `monitor_table` renders one snapshot; `live_monitor` redraws it every
-interval with rich.live until Ctrl-C. The monitor only reads: it never writes a
-register, so it can watch a line in production next to the real PLC.
+interval with rich.live until Ctrl-C. Where the output is not a terminal (a pipe, a
+file, a service's journal) rich.live draws nothing, so `plain_monitor` prints one plain
+line per change instead. The monitor only reads: it never writes a register, so it can
+watch a line in production next to the real PLC.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -40,10 +42,18 @@ __all__ = [
     "live_monitor",
     "monitor_once",
     "monitor_table",
+    "plain_line",
+    "plain_lines",
+    "plain_monitor",
     "read_snapshot",
     "result_text",
     "watch",
 ]
+
+# HEARTBEAT unchanged this long reads FROZEN in plain lines: the station advances it at
+# least every 0.1 s, and docs/plc.md tells the PLC to call it hung after about 1 s. A
+# read-to-read comparison would flicker at intervals shorter than the station's tick.
+HEARTBEAT_FROZEN_S = 1.0
 
 _BIT_STYLE = {
     Status.READY: "green",
@@ -307,5 +317,131 @@ def live_monitor(
                 live.update(_render(item, last), refresh=True)
                 if isinstance(item, MonitorSnapshot):
                     last = item
+    finally:
+        items.close()
+
+
+# ---------------------------------------------------------------- plain lines
+
+
+def _when(wall_time: float) -> str:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(wall_time))
+    return f"{stamp}.{int(wall_time * 1000) % 1000:03d}"
+
+
+def _bits_word(flags: Status | Control) -> str:
+    return ",".join(bit_names(flags)) or "-"
+
+
+def plain_line(snapshot: MonitorSnapshot, heartbeat: str | None = None) -> str:
+    """One snapshot as one line of NAME=value fields (register names of the map), no
+    colour; `heartbeat` ("advancing", "FROZEN", None: not known yet) follows HEARTBEAT."""
+    s, c = snapshot.station, snapshot.control
+    beat = f"{s.heartbeat}({heartbeat})" if heartbeat else str(s.heartbeat)
+    fields = [
+        _when(snapshot.wall_time),
+        snapshot.station_at,
+        f"unit={snapshot.unit_id}",
+        f'phase="{handshake_phase(s, c)}"',
+        f"STATUS={_bits_word(s.status)}",
+        f"HEARTBEAT={beat}",
+        f"ERROR_CODE={int(s.error_code)}({error_name(s.error_code)})",
+        f"TRIGGER_ID_ECHO={s.trigger_id_echo}",
+        f"INSPECTION_SEQ={s.inspection_seq}",
+        f"RESULT_CODE={s.result_code}({result_text(s.result_code).replace(' ', '_')})",
+        f"DEFECT_COUNT={s.defect_count}",
+        f"MAX_SCORE={s.max_score / 1000:.3f}",
+        f"PART_COUNT={s.part_count}",
+        f"FAIL_COUNT={s.fail_count}",
+        f"PROC_MS={'-' if s.proc_ms == U16_MAX else s.proc_ms}",
+        f"ACTIVE_RECIPE={s.active_recipe}",
+        f"SPC_RULE_MASK=0x{s.spc_rule_mask:04x}",
+        f"PROTOCOL_VERSION={s.protocol_version}",
+        "|",
+        f"CONTROL={_bits_word(c.control)}",
+    ]
+    if c.undefined_bits:
+        fields.append(f"UNDEFINED_BITS=0x{c.undefined_bits:04x}")
+    fields += [
+        f"TRIGGER_ID={c.trigger_id}",
+        f"RECIPE_REQUEST={c.recipe_request}",
+        f"PART_SERIAL={c.part_serial}",
+    ]
+    return " ".join(fields)
+
+
+class _HeartbeatWatch:
+    """Advancing or FROZEN over a time window, not from one read to the next."""
+
+    def __init__(self, frozen_after_s: float, clock: Callable[[], float]) -> None:
+        self._frozen_after_s = frozen_after_s
+        self._clock = clock
+        self._value: int | None = None
+        self._changed_at = 0.0
+        self._seen_change = False
+
+    def reset(self) -> None:
+        self._value, self._seen_change = None, False
+
+    def state(self, heartbeat: int) -> str | None:
+        now = self._clock()
+        if self._value is None or heartbeat != self._value:
+            self._seen_change = self._value is not None
+            self._value, self._changed_at = heartbeat, now
+        if now - self._changed_at >= self._frozen_after_s:
+            return "FROZEN"
+        return "advancing" if self._seen_change else None
+
+
+def _change_key(snapshot: MonitorSnapshot, heartbeat: str | None) -> tuple[object, ...]:
+    # both heartbeats tick on their own (station every 0.1 s, PLC e.g. every 0.1 s):
+    # their values would print a line per read, so only the station's state counts
+    return (
+        replace(snapshot.station, heartbeat=0),
+        replace(snapshot.control, plc_heartbeat=0),
+        heartbeat,
+    )
+
+
+_DOWN = ("link down",)
+
+
+def plain_lines(
+    items: Iterable[MonitorSnapshot | LinkDown],
+    frozen_after_s: float = HEARTBEAT_FROZEN_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[str]:
+    """One line per change of either block (heartbeat values aside) and per outage."""
+    beat = _HeartbeatWatch(frozen_after_s, clock)
+    last: tuple[object, ...] | None = None
+    for item in items:
+        if isinstance(item, LinkDown):
+            if last != _DOWN:
+                yield f"{_when(time.time())} {item.station_at} LINK_DOWN {item.reason}"
+            last = _DOWN
+            beat.reset()
+            continue
+        heartbeat = beat.state(item.station.heartbeat)
+        key = _change_key(item, heartbeat)
+        if key != last:
+            yield plain_line(item, heartbeat)
+        last = key
+
+
+def plain_monitor(
+    host: str,
+    port: int,
+    unit_id: int,
+    interval_s: float,
+    out: TextIO,
+    stop: threading.Event | None = None,
+) -> None:
+    """Print a plain line per change to `out`, flushed (a pipe is block-buffered), until
+    `stop` is set (or Ctrl-C in the caller)."""
+    items = watch(host, port, unit_id, interval_s, stop)
+    try:
+        for line in plain_lines(items):
+            out.write(line + "\n")
+            out.flush()
     finally:
         items.close()

@@ -3,6 +3,8 @@
 The PLC reads HR 0-47. HR 0-31 are read-only (a write gets exception 2, ILLEGAL ADDRESS);
 writes to HR 32-47 go to the handshake. Only holding-register functions are served;
 coils, discrete inputs and input registers answer exception 1, ILLEGAL FUNCTION.
+With `plc.write_allow`, a client not on the list gets exception 1 for everything but a
+read (`access.WriteGuard`), before the request reaches the registers.
 
 pymodbus 3.16 keeps its own copy of the registers (`SimDevice`); the station block in it
 is refreshed from `Handshake.snapshot()` by the device's action callback on every read,
@@ -18,9 +20,12 @@ import socket
 from dataclasses import dataclass
 
 from pymodbus.constants import ExcCodes
+from pymodbus.pdu import ExceptionResponse
 from pymodbus.server import ModbusTcpServer
+from pymodbus.server.requesthandler import ServerRequestHandler
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from inspector.plc.access import WRITE_REFUSED, AllowedNetwork, WriteGuard
 from inspector.plc.handshake import Handshake
 from inspector.plc.loop import LoopThread
 from inspector.plc.registers import (
@@ -36,6 +41,7 @@ from inspector.plc.registers import (
 
 __all__ = [
     "Endpoint",
+    "GuardedTcpServer",
     "PlcServer",
     "RegisterAction",
     "other_units_device",
@@ -133,13 +139,62 @@ def other_units_device() -> SimDevice:
     return SimDevice(id=0, simdata=[everything], action=_wrong_unit)
 
 
+class _GuardedRequestHandler(ServerRequestHandler):
+    """One client connection. pymodbus 3.16 hands neither the device action nor its
+    trace hooks the peer, so the check sits here, where the connection's transport is."""
+
+    def __init__(self, owner: GuardedTcpServer) -> None:
+        super().__init__(owner, owner.trace_packet, owner.trace_pdu, owner.trace_connect)
+        self._guard = owner.guard
+        self._peer: str | None = None
+
+    def _peer_host(self) -> str | None:
+        if self._peer is None and self.transport is not None:
+            peer = self.transport.get_extra_info("peername")
+            self._peer = str(peer[0]) if peer else None
+        return self._peer
+
+    async def handle_request(self) -> None:
+        request = self.last_pdu
+        if request is None or not self._guard.refuses(self._peer_host(), request.function_code):
+            await super().handle_request()
+            return
+        # answered here: the registers, the action and the handshake never see it
+        self.server_send(
+            ExceptionResponse(
+                request.function_code,
+                exception_code=ExcCodes(WRITE_REFUSED),
+                device_id=request.dev_id,
+                transaction=request.transaction_id,
+            ),
+            self.last_addr,
+        )
+
+
+class GuardedTcpServer(ModbusTcpServer):
+    """pymodbus' TCP server whose connections check `guard` before each request."""
+
+    def __init__(
+        self, devices: list[SimDevice], *, address: tuple[str, int], guard: WriteGuard
+    ) -> None:
+        self.guard = guard
+        super().__init__(devices, address=address)
+
+    def callback_new_connection(self) -> _GuardedRequestHandler:
+        return _GuardedRequestHandler(self)
+
+
 class PlcServer:
     """A listening Modbus TCP server; `close()` stops it and its thread."""
 
-    def __init__(self, loop: LoopThread, modbus: ModbusTcpServer, endpoint: Endpoint) -> None:
+    def __init__(self, loop: LoopThread, modbus: GuardedTcpServer, endpoint: Endpoint) -> None:
         self._loop = loop
         self._modbus = modbus
         self.endpoint = endpoint  # the port actually bound (port 0 asks for a free one)
+
+    def refused_writes(self) -> dict[str, int]:
+        """Requests refused by `plc.write_allow` so far, per client address."""
+        return self._modbus.guard.refused()
 
     def close(self) -> None:
         if self._loop.loop.is_closed():
@@ -158,15 +213,20 @@ class PlcServer:
 
 
 def serve_station(
-    handshake: Handshake, endpoint: Endpoint, watchdog_period_s: float = 0.05
+    handshake: Handshake,
+    endpoint: Endpoint,
+    watchdog_period_s: float = 0.05,
+    write_allow: tuple[AllowedNetwork, ...] = (),
 ) -> PlcServer:
-    """Listen on endpoint (port 0: any free port); raises PlcError naming host:port."""
+    """Listen on endpoint (port 0: any free port); raises PlcError naming host:port.
+    `write_allow` (empty: everyone) lists who may write; others may only read."""
     loop = LoopThread(f"plc-server-{endpoint.port}")
+    guard = WriteGuard(write_allow)
     try:
         devices = [station_device(handshake, endpoint.unit_id)]
         if endpoint.unit_id != 0:  # unit id 0 already answers every unit id
             devices.append(other_units_device())
-        modbus = loop.run(_listen(devices, endpoint))
+        modbus = loop.run(_listen(devices, endpoint, guard))
         if handshake.plc_heartbeat_timeout_s > 0:
             loop.loop.call_soon_threadsafe(_start_watchdog, handshake, watchdog_period_s)
     except BaseException:
@@ -174,11 +234,16 @@ def serve_station(
         raise
     bound = Endpoint(endpoint.host, _bound_port(modbus), endpoint.unit_id)
     log.info("PLC server listening on %s, unit id %d", bound, bound.unit_id)
+    if guard.enforced:
+        allowed = ", ".join(str(network) for network in guard.allowed)
+        log.info("PLC server: only %s may write; other clients may read", allowed)
     return PlcServer(loop, modbus, bound)
 
 
-async def _listen(devices: list[SimDevice], endpoint: Endpoint) -> ModbusTcpServer:
-    modbus = ModbusTcpServer(devices, address=(endpoint.host, endpoint.port))
+async def _listen(
+    devices: list[SimDevice], endpoint: Endpoint, guard: WriteGuard
+) -> GuardedTcpServer:
+    modbus = GuardedTcpServer(devices, address=(endpoint.host, endpoint.port), guard=guard)
     try:
         await modbus.serve_forever(background=True)
     except RuntimeError:
@@ -199,7 +264,7 @@ def _bind_problem(endpoint: Endpoint) -> str:
         return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
-def _bound_port(modbus: ModbusTcpServer) -> int:
+def _bound_port(modbus: GuardedTcpServer) -> int:
     sockets = getattr(modbus.transport, "sockets", None) or []
     return int(sockets[0].getsockname()[1]) if sockets else 0
 

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from ipaddress import ip_network
 
 import pytest
 
@@ -87,3 +88,26 @@ def test_mbpoll_reads_u32_counters_high_word_first(mbpoll, station):
     _, server = station
     values = read(mbpoll, server.endpoint.port, "-0", "-r", "8", "-c", "2", "-t", "4:int", "-B")
     assert values == {HoldingRegister.PART_COUNT: 2, HoldingRegister.FAIL_COUNT: 1}
+
+
+def test_mbpoll_write_from_a_client_not_allowed_is_an_illegal_function(mbpoll):
+    """libmodbus, as a PLC programmer's tools would, names the refusal "Illegal function"."""
+    handshake = Handshake(0.0)
+    server = serve_station(
+        handshake, Endpoint("127.0.0.1", 0), write_allow=(ip_network("127.0.0.2"),)
+    )
+    try:
+        port = str(server.endpoint.port)
+        heartbeat = str(int(HoldingRegister.PLC_HEARTBEAT))
+        command = [mbpoll, "-m", "tcp", "-a", "1", "-0", "-r", heartbeat, "-t", "4", "-1"]
+        done = subprocess.run(
+            [*command, "-p", port, "127.0.0.1", "7"], capture_output=True, text=True, timeout=10
+        )
+        assert done.returncode != 0
+        assert "Illegal function" in done.stderr
+        assert read(mbpoll, server.endpoint.port, "-0", "-r", heartbeat, "-t", "4") == {
+            int(HoldingRegister.PLC_HEARTBEAT): 0
+        }
+        assert server.refused_writes() == {"127.0.0.1": 1}
+    finally:
+        server.close()
