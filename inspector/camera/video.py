@@ -224,10 +224,14 @@ class _VideoReader:
             self.ended_after = reached
 
     def _last_frame_decodes(self, target: np.ndarray | None) -> bool:
-        """Once per short pass: seek to the last frame the container declares."""
-        if self.declared is None or not self._capture.set(
-            cv2.CAP_PROP_POS_FRAMES, self.declared - 1
-        ):
+        """Once per short pass: seek to the last frame the container declares. In a file
+        cut short OpenCV's seek "succeeds" at the last frame it could reach, and a frame
+        from there decodes: only the position it reports tells it fell short."""
+        if self.declared is None:
+            return False
+        last = self.declared - 1
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, last)
+        if self._capture.get(cv2.CAP_PROP_POS_FRAMES) != last:
             return False
         ok, _ = self._capture.read(target)
         return ok

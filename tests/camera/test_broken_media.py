@@ -66,6 +66,12 @@ def h264_mp4(tmp: Path) -> Path:
     return encode_video(tmp / "h264.mp4", [*H264, "-movflags", "+faststart"], FRAMES)
 
 
+def h264_mp4_one_gop(tmp: Path) -> Path:
+    """x264's defaults: one keyframe for all 60 frames, B-frames; indexed at its start."""
+    x264_defaults = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-movflags", "+faststart"]
+    return encode_video(tmp / "h264-gop.mp4", x264_defaults, FRAMES)
+
+
 def h264_mkv(tmp: Path) -> Path:
     """Matroska: no per-frame count in the file; OpenCV estimates it from the duration."""
     return encode_video(tmp / "h264.mkv", H264, FRAMES)
@@ -238,12 +244,15 @@ def noise_in_the_middle(make: Callable[[Path], Path]) -> Callable[[Path], Path]:
         (intact, h264_mkv, INTACT),
         # read() fails on every frame after the cut (an index names them), then the end
         (cut_in_half, h264_mp4, ENDED_EARLY),
+        # the same, and seeking to the last frame lands at the cut, "successfully"
+        (cut_in_half, h264_mp4_one_gop, ENDED_EARLY),
         # the stream just ends: no failed read before it, only the count says
         (cut_in_half, mjpg_avi, ENDED_EARLY),
         (cut_in_half, h264_mkv, ENDED_EARLY),
         # read() fails once where the noise is, then frames come again
         (noise_in_the_middle, mp4v_mp4, FRAMES_LOST),
         (noise_in_the_middle, h264_mp4, FRAMES_LOST),
+        (noise_in_the_middle, h264_mp4_one_gop, FRAMES_LOST),
         # the decoder drops a frame without a failed read; the last frame still decodes
         (noise_in_the_middle, h264_mkv, FRAMES_LOST),
     ],
@@ -261,9 +270,11 @@ def test_a_damaged_recording_is_read_on_and_reported(tmp_path: Path, damage, mak
         assert report == SourceReport(FRAMES, 0, FRAMES, ())
         assert indices == list(range(FRAMES))
     elif expected == ENDED_EARLY:
-        assert 0 < read < FRAMES and lost == 0
-        assert report.problems == (f"{path}: ended after {read} of {FRAMES} frames",)
-        # in order up to the cut; the frame the cut went through may decode damaged
+        # the frame the cut went through decodes damaged, or not at all (then counted)
+        assert 0 < read < FRAMES and lost in (0, 1)
+        ended = f"{path}: ended after {read + lost} of {FRAMES} frames"
+        cut_frame = f"{path}: 1 frame could not be decoded"
+        assert report.problems == ((cut_frame, ended) if lost else (ended,))
         assert indices[:-1] == list(range(read - 1))
     else:
         assert lost > 0 and read + lost == FRAMES
