@@ -1,6 +1,13 @@
 """Camera sources (video file, image folder, live OpenCV camera) and the capture thread."""
 
-from inspector.camera.base import SOURCES, FrameSource, Pacer, SourceLost, open_source
+from inspector.camera.base import (
+    SOURCES,
+    FrameSource,
+    Pacer,
+    SourceLost,
+    SourceReport,
+    open_source,
+)
 from inspector.camera.capture import Capture, CaptureState, FramePool
 
 __all__ = [
@@ -11,5 +18,6 @@ __all__ = [
     "FrameSource",
     "Pacer",
     "SourceLost",
+    "SourceReport",
     "open_source",
 ]

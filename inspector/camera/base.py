@@ -6,6 +6,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -21,6 +22,7 @@ __all__ = [
     "Pacer",
     "SourceConfig",
     "SourceLost",
+    "SourceReport",
     "deliver",
     "open_source",
     "source_class",
@@ -86,6 +88,33 @@ class FrameSource(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @abstractmethod
+    def report(self) -> SourceReport:
+        """What this source has read so far and what went wrong; works after `close`.
+        Abstract on purpose: a source that reported nothing would let a broken
+        recording pass silently, which is what the report exists to prevent."""
+
+
+@dataclass(frozen=True)
+class SourceReport:
+    """A source's account of its frames, for the end-of-run summary.
+
+    `frames_read` counts the frames that decoded (one of the wrong size among them, which
+    fails the capture), `frames_undecodable` those that did not, found in the middle of
+    the file or folder; `frames_declared` is what one pass through a file should give
+    (the container's count, the folder's images), None when nothing says. `problems`
+    holds one line per kind of trouble, each naming the source; empty: nothing wrong.
+    """
+
+    frames_read: int
+    frames_undecodable: int = 0
+    frames_declared: int | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
 
 
 def deliver(image: np.ndarray, out: np.ndarray | None, shape: FrameShape, where: str) -> np.ndarray:

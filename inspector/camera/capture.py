@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from inspector.camera.base import FrameShape, FrameSource, SourceLost, deliver
+from inspector.camera.base import FrameShape, FrameSource, SourceLost, SourceReport, deliver
 from inspector.configbase import Backoff
 from inspector.errors import DataError, InspectorError
 from inspector.types import Frame
@@ -112,6 +112,9 @@ class Capture:
             )
         self._source: FrameSource | None = source
         self._name = source.name
+        # the closed source's last report; the lock keeps `report` from seeing neither
+        self._report_lock = threading.Lock()
+        self._last_report = source.report()
         self._pool = pool
         self._on_frame = on_frame
         self._reopen = reopen
@@ -153,6 +156,14 @@ class Capture:
         if self._thread.ident is not None:
             self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def report(self) -> SourceReport:
+        """The source's report: so far while capturing, final once the thread ended (the
+        source is closed by then; its last report was kept). Safe from any thread. After
+        a reconnect it is the reopened source's."""
+        with self._report_lock:
+            source, last = self._source, self._last_report
+        return last if source is None else source.report()
 
     # ------------------------------------------------------------ capture thread
 
@@ -252,7 +263,10 @@ class Capture:
         return None
 
     def _close_source(self) -> None:
-        source, self._source = self._source, None
+        with self._report_lock:
+            source, self._source = self._source, None
+            if source is not None:
+                self._last_report = source.report()
         if source is not None:
             source.close()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inspector.camera.base import FrameSource, Pacer, deliver
+from inspector.camera.base import FrameSource, Pacer, SourceReport, deliver
 from inspector.camera.config import VideoCamera
 from inspector.camera.video import valid_fps
 from inspector.errors import DataError
@@ -40,6 +40,7 @@ class MemorySource(FrameSource):
         self._frames = frames
         self._pacer = Pacer(fps if paced else None)
         self._next = 0
+        self._frames_read = 0
 
     def gated(self) -> GatedReplay:
         """A replay of the same frames, as fast as let through (`GatedReplay`)."""
@@ -69,10 +70,15 @@ class MemorySource(FrameSource):
         image = self._frames[self._next]
         self._next = (self._next + 1) % len(self._frames)
         self._pacer.wait()
+        self._frames_read += 1
         return deliver(image, out, self.frame_shape, self.name)
 
     def interrupt(self) -> None:
         self._pacer.interrupt()
+
+    def report(self) -> SourceReport:
+        # frames decoded before the run, each replayed whole: nothing can fail to decode
+        return SourceReport(self._frames_read)
 
 
 class GatedReplay(MemorySource):

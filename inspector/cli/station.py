@@ -52,13 +52,13 @@ def config_schema(
 ) -> None:
     """Print the schema of station.yaml: JSON Schema, or with --markdown a reference of
     every section and field (type, default, allowed values, description)."""
-    from inspector.config import StationConfig
+    from inspector.config import config_model
     from inspector.configdoc import config_markdown, write_doc
 
     if markdown:
         text = config_markdown()
     else:
-        text = json.dumps(StationConfig.model_json_schema(), indent=2) + "\n"
+        text = json.dumps(config_model().model_json_schema(), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return

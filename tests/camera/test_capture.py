@@ -8,10 +8,19 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from inspector.camera import Capture, CaptureState, FramePool, FrameSource, SourceLost, open_source
+from inspector.camera import (
+    Capture,
+    CaptureState,
+    FramePool,
+    FrameSource,
+    SourceLost,
+    SourceReport,
+    open_source,
+)
 from inspector.config import Backoff, FolderCamera, VideoCamera
 from inspector.errors import DataError, InspectorError
 from inspector.types import Frame
@@ -59,6 +68,9 @@ class FakeLiveCamera(FrameSource):
 
     def close(self) -> None:
         self.closed = True
+
+    def report(self) -> SourceReport:
+        return SourceReport(self.frames_sent)
 
 
 class ScriptedReopen:
@@ -229,34 +241,57 @@ def test_capture_drops_frames_without_allocating_while_consumers_hold_every_buff
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize(("fourcc", "name"), [("mp4v", "clip.mp4"), ("MJPG", "clip.avi")])
-def test_capture_of_truncated_video_ends_or_fails(tmp_path: Path, fourcc: str, name: str):
-    path = write_video(tmp_path / name, fourcc)
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-    try:
-        source = open_source(VideoCamera(kind="video", path=path, pace="fast"))
-    except DataError as error:
-        assert str(error).startswith(f"{path}:")
-        return
+def test_capture_reports_a_truncated_video_after_its_thread_ended(tmp_path: Path):
+    path = write_video(tmp_path / "clip.avi", "MJPG", 60, textured=True)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    source = open_source(VideoCamera(kind="video", path=path, pace="fast"))
     pool = FramePool(source.frame_shape, 2)
     capture = Capture(source, pool, Recorder().on_frame).start()
     assert capture.join(10.0)
-    assert capture.state in (ENDED, FAILED)
-    assert pool.available == 2
+    assert capture.state is ENDED and pool.available == 2
+    report = capture.report()  # the source is closed by now: its last report was kept
+    read = capture.frames_read
+    assert 0 < read < 60
+    assert report == SourceReport(read, 0, 60, (f"{path}: ended after {read} of 60 frames",))
+    assert capture.report() == report  # and stays
 
 
-def test_capture_of_a_corrupt_image_fails_naming_it(tmp_path: Path):
+def test_capture_skips_a_corrupt_image_and_reports_it(tmp_path: Path):
     images = write_folder(tmp_path / "imgs", 4)
     (images / "img_002.png").write_bytes(b"not a png")
     source = open_source(FolderCamera(kind="folder", path=images, pace="fast"))
     recorder = Recorder()
     capture = Capture(source, FramePool(SHAPE, 2), recorder.on_frame, on_state=recorder.on_state)
+    assert capture.report() == SourceReport(0, 0, 4, ())  # before the thread started
     capture.start()
     assert capture.join(10.0)
-    assert [index for _, index in recorder.seen] == [0, 1]
+    assert [index for _, index in recorder.seen] == [0, 1, 3]
+    assert recorder.states == [RUNNING, ENDED]
+    why = f"{images / 'img_002.png'}: cannot be read as an image"
+    problem = f"{images}: 1 image could not be read (first: {why})"
+    assert capture.report() == SourceReport(3, 1, 4, (problem,))
+
+
+def test_capture_of_a_folder_fails_on_an_image_of_another_size(tmp_path: Path):
+    images = write_folder(tmp_path / "imgs", 3)
+    cv2.imwrite(str(images / "img_002.png"), np.zeros((48, 80, 3), np.uint8))
+    source = open_source(FolderCamera(kind="folder", path=images, pace="fast"))
+    recorder = Recorder()
+    capture = Capture(source, FramePool(SHAPE, 2), recorder.on_frame, on_state=recorder.on_state)
+    capture.start()
+    assert capture.join(10.0)
     assert recorder.states == [RUNNING, FAILED]
-    assert recorder.messages[-1] == f"{images / 'img_002.png'}: cannot be read as an image"
+    assert recorder.messages[-1].startswith(f"{images / 'img_002.png'}: frame is 80x48")
+    assert capture.report().frames_read == 3  # it decoded; it did not fit
+
+
+def test_capture_report_is_the_live_sources_until_it_is_closed():
+    camera = FakeLiveCamera(None)
+    capture = Capture(camera, FramePool(SHAPE, 2), Recorder().on_frame).start()
+    assert wait_until(lambda: capture.frames_read >= 5)
+    assert capture.report().frames_read >= 5  # asked of the open source, while it reads
+    assert capture.stop(5.0) and camera.closed
+    assert capture.report() == SourceReport(camera.frames_sent)
 
 
 def test_stop_interrupts_realtime_pacing(tmp_path: Path):

@@ -256,35 +256,35 @@ def test_write_allow_loads(write_allow, networks):
         (
             {"write_allow": ["10.0.0.5/24"]},
             [
-                "plc.write_allow.0: Value error, '10.0.0.5/24' has host bits set: write "
+                "plc.write_allow.0: '10.0.0.5/24' has host bits set: write "
                 "'10.0.0.0/24' for the network or '10.0.0.5' for the one address"
             ],
         ),
         (
             {"write_allow": ["192.168.10.5", "plc.local", "10.0.0.300"]},
             [
-                "plc.write_allow.1: Value error, 'plc.local' is not an IP address or network "
+                "plc.write_allow.1: 'plc.local' is not an IP address or network "
                 "(e.g. 192.168.10.5 or 10.0.0.0/24; host names are not resolved)",
-                "plc.write_allow.2: Value error, '10.0.0.300' is not an IP address or network "
+                "plc.write_allow.2: '10.0.0.300' is not an IP address or network "
                 "(e.g. 192.168.10.5 or 10.0.0.0/24; host names are not resolved)",
             ],
         ),
-        ({"write_allow": [""]}, ["plc.write_allow.0: Value error, empty entry"]),
+        ({"write_allow": [""]}, ["plc.write_allow.0: empty entry"]),
         (
             {"write_allow": [5]},
-            ["plc.write_allow.0: Value error, 5 is not a string: quote addresses"],
+            ["plc.write_allow.0: 5 is not a string: quote addresses"],
         ),
         (
             {"write_allow": "10.0.0.5"},
             [
-                "plc.write_allow: Value error, must be a list of addresses or networks, "
+                "plc.write_allow: must be a list of addresses or networks, "
                 'e.g. ["192.168.10.5", "10.0.0.0/24"]'
             ],
         ),
         (
             {"mode": "client", "write_allow": ["10.0.0.5"]},
             [
-                "plc: Value error, write_allow: only for mode: server (in client mode the "
+                "plc: write_allow: only for mode: server (in client mode the "
                 "station writes into the PLC and nothing writes to the station)"
             ],
         ),
