@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from inspector.camera.base import FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
-from inspector.errors import ConfigError
+from inspector.errors import ConfigError, DataError
 from inspector.judge import Judge
 from inspector.modelcard import load_card
 from inspector.plc.link import PlcLink, open_plc
 from inspector.sinks.base import Sink, SinkRunner
-from inspector.sinks.store import ImageArchive, InspectionLog, open_log
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
+from inspector.store.archive import ImageArchive
+from inspector.store.db import open_store
+from inspector.store.inspections import InspectionWriter
+from inspector.store.sink import StoreSink
 from inspector.trigger.base import open_trigger
-from inspector.types import Frame
+from inspector.types import Frame, Inspection
 from inspector.vision.parts import PartLocator
 
 __all__ = ["StationParts", "build_station", "open_model"]
@@ -32,7 +35,7 @@ class StationParts:
     station: Station
     detector: Detector
     judge: Judge
-    log: InspectionLog
+    log: StoreSink
     plc: PlcLink | None = None
 
 
@@ -66,6 +69,31 @@ def overlap_inference(setting: str, detector: Detector) -> bool:
     return setting == "on" or (setting == "auto" and detector.spare_cpu)
 
 
+class _RowsThenImages(StoreSink):
+    """Interim, until the inspection worker commits each row itself: the log thread
+    commits the row (`InspectionWriter`), then archives the image as `StoreSink` does."""
+
+    def __init__(
+        self,
+        writer: InspectionWriter,
+        archive: ImageArchive,
+        save_pass_fraction: float,
+        save_failed: bool,
+    ) -> None:
+        super().__init__(writer.connection, archive, save_pass_fraction, save_failed)
+        self._writer = writer
+
+    def handle_batch(self, records: Sequence[Inspection]) -> list[Exception]:
+        committed, errors = [], []
+        for record in records:
+            try:
+                self._writer.commit(record)
+                committed.append(record)
+            except DataError as exc:
+                errors.append(exc)
+        return errors + super().handle_batch(committed)
+
+
 def build_station(
     config: StationConfig,
     model: tuple[Detector, Judge] | None = None,
@@ -84,16 +112,25 @@ def build_station(
             if config.trigger.kind == "plc"
             else open_trigger(config.trigger)
         )
-        conn = open_log(config.storage.database)
+        storage = config.storage
+        store = open_store(storage.database, images_dir=storage.images_dir)
+        conn = store.connect()  # the log thread's
+        try:
+            quota = int(storage.images_quota_mb * 1024 * 1024)
+            archive = ImageArchive.open(conn, storage.images_dir, quota)
+        except Exception:
+            store.close()
+            raise
     except Exception:
         detector.close()
         if link is not None:
             link.close()
         raise
-    storage = config.storage
-    archive = ImageArchive(storage.images_dir, int(storage.images_quota_mb * 1024 * 1024))
-    log_sink = InspectionLog(
-        conn, archive, detector.info.names, storage.save_pass_fraction, storage.save_failed
+    log_sink = _RowsThenImages(
+        InspectionWriter(conn, detector.info.names),
+        archive,
+        storage.save_pass_fraction,
+        storage.save_failed,
     )
     runners = [SinkRunner(log_sink, storage.queue_size, critical=True)]
     runners += [SinkRunner(sink) for sink in extra_sinks or []]
