@@ -26,8 +26,12 @@ from inspector.plc.link import PlcLink, open_plc
 from inspector.registry import OpenContext
 from inspector.sinks.base import Sink, SinkRunner
 from inspector.sinks.registry import SINKS
-from inspector.sinks.store import ImageArchive, InspectionLog, open_log
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
+from inspector.store.archive import ImageArchive
+from inspector.store.audit import audit_start
+from inspector.store.db import open_store
+from inspector.store.inspections import InspectionWriter
+from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
 from inspector.types import Frame, StationListener
 from inspector.vision.config import Roi
@@ -45,7 +49,7 @@ class StationParts:
     station: Station
     detector: Detector
     judge: Judge
-    log: InspectionLog
+    log: StoreSink
     plc: PlcLink | None = None
 
 
@@ -96,6 +100,7 @@ def build_station(
     extra_sinks: list[Sink] | None = None,
     max_pending_frames: int = 4,
     source: FrameSource | None = None,
+    command: str = "inspector run",
 ) -> StationParts:
     """Open model (unless given), source (unless given), PLC link, trigger, log and
     sinks, and wire the station. On any failure everything opened is closed again."""
@@ -108,13 +113,13 @@ def build_station(
         link = _open_plc(config, stack)
         context = OpenContext(config.station.name, config.station.line, detector.info.names, link)
         trigger = open_trigger(config.trigger, context)
-        log_sink = _open_log(config, detector, stack)
+        writer, log_sink = _open_store(config, detector, judge, stack, command)
         runners = [SinkRunner(log_sink, config.storage.queue_size, critical=True)]
         runners += [_open_sink(sink_config, context) for sink_config in config.sinks]
         runners += [SinkRunner(sink) for sink in extra_sinks or []]
         for runner in runners:
             stack.callback(runner.stop)  # closes a sink whose thread never started
-        parts = _Opened(detector, judge, source, trigger, runners, link)
+        parts = _Opened(detector, judge, source, trigger, runners, link, writer)
         station = _wire(config, parts, max_pending_frames)
         station_stack = stack.pop_all()
     station.adopt(station_stack)
@@ -131,6 +136,7 @@ class _Opened:
     trigger: Trigger
     runners: list[SinkRunner]
     link: PlcLink | None
+    writer: InspectionWriter
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -159,6 +165,7 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
             detector,
             parts.judge,
             identity,
+            recorder=parts.writer,
             hot_sinks=(link.result_sink,) if link else (),
             locate=locate,
         ),
@@ -185,16 +192,33 @@ def _open_plc(config: StationConfig, stack: contextlib.ExitStack) -> PlcLink | N
     return link
 
 
-def _open_log(
-    config: StationConfig, detector: Detector, stack: contextlib.ExitStack
-) -> InspectionLog:
+def _open_store(
+    config: StationConfig,
+    detector: Detector,
+    judge: Judge,
+    stack: contextlib.ExitStack,
+    command: str,
+) -> tuple[InspectionWriter, StoreSink]:
+    """The store (migrated forward), the worker's inspection writer, the log thread's
+    image and event sink, and one audit row per thing that changed since the last start."""
     storage = config.storage
-    conn = open_log(storage.database)
-    stack.callback(conn.close)
-    archive = ImageArchive(storage.images_dir, int(storage.images_quota_mb * 1024 * 1024))
-    return InspectionLog(
-        conn, archive, detector.info.names, storage.save_pass_fraction, storage.save_failed
+    store = open_store(storage.database, images_dir=storage.images_dir)
+    stack.callback(store.close)
+    writer = InspectionWriter(store.connect(), detector.info.names)
+    log_conn = store.connect()
+    quota = int(storage.images_quota_mb * 1024 * 1024)
+    archive = ImageArchive.open(log_conn, storage.images_dir, quota)
+    sink = StoreSink(log_conn, archive, storage.save_pass_fraction, storage.save_failed)
+    audit_start(
+        writer.connection,
+        config.station.name,
+        config_hash(config),
+        detector.info.sha256,
+        judge.default_confidence,
+        None,
+        command,
     )
+    return writer, sink
 
 
 def _open_sink(config: object, context: OpenContext) -> SinkRunner:

@@ -25,11 +25,11 @@ import logging
 import queue
 import threading
 import time
-from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Protocol
 
 import numpy as np
 
@@ -80,12 +80,11 @@ TICK_S = 0.1  # the worker reports health (and the PLC heartbeat) at least this 
 OVERRUN_EVENT_S = 1.0  # overruns are announced at most this often, with their count
 
 
-class Recorder(ABC):
+class Recorder(Protocol):
     """Makes a record durable before anyone acts on it (the store's inspection writer).
     Runs on the inspection worker, between the verdict and the PLC write."""
 
-    @abstractmethod
-    def commit(self, record: Inspection) -> None:
+    def commit(self, record: Inspection) -> object:
         """Write `record` for good, or raise."""
 
 

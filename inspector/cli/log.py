@@ -1,8 +1,9 @@
-"""CLI commands of the inspection log: `inspector log tail` and `inspector log export`."""
+"""CLI commands of the inspection log: `inspector log tail`, `export` and `migrate`."""
 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,20 +12,34 @@ import typer
 from rich.table import Table
 
 from inspector.cli.common import console, print_json
-from inspector.errors import ConfigError
+from inspector.errors import ConfigError, DataError
 
-__all__ = ["log_app", "log_database", "log_export", "log_tail"]
+__all__ = [
+    "LogLocation",
+    "find_log",
+    "log_app",
+    "log_export",
+    "log_migrate",
+    "log_tail",
+]
 
 log_app = typer.Typer(
-    help="The inspection log: recent inspections, live follow, CSV export.",
+    help="The inspection log: recent inspections, live follow, CSV export, upgrade.",
     no_args_is_help=True,
 )
 
+# Where `run` keeps the log when started in this folder: station.yaml's storage.database,
+# and the config's default when there is no station.yaml.
+STATION_CONFIG = Path("station.yaml")
 DEFAULT_DATABASE = Path("inspections.db")
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Inspection log (SQLite).", show_default=str(DEFAULT_DATABASE)),
+    typer.Option(
+        "--db",
+        help="Inspection log (SQLite).",
+        show_default="./station.yaml's storage.database, else ./inspections.db",
+    ),
 ]
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="station.yaml whose storage.database to read.")
@@ -44,15 +59,44 @@ _TABLE_COLUMNS = (
 )
 
 
-def log_database(db: Path | None, config: Path | None) -> Path:
-    """The log to read: --db, else --config's storage.database, else inspections.db."""
+@dataclass(frozen=True, slots=True)
+class LogLocation:
+    """The log to read and, when a config named it, the image folder beside it."""
+
+    database: Path
+    images_dir: Path | None = None
+
+
+def find_log(db: Path | None, config: Path | None) -> LogLocation:
+    """--db, else --config's storage, else ./station.yaml's, else ./inspections.db; when
+    none is given and none exists, one line naming every path tried."""
     if db is not None and config is not None:
         raise ConfigError("--db and --config both name the inspection log: give one")
+    if db is not None:
+        return LogLocation(db)
     if config is not None:
-        from inspector.config import load_config
+        return _configured(config)
+    tried = []
+    if STATION_CONFIG.is_file():
+        location = _configured(STATION_CONFIG)
+        if location.database.is_file():
+            return location
+        tried.append(f"{location.database} (storage.database of {STATION_CONFIG})")
+    elif DEFAULT_DATABASE.is_file():
+        return LogLocation(DEFAULT_DATABASE)
+    else:
+        tried += [f"{STATION_CONFIG} (none)", str(DEFAULT_DATABASE)]
+    raise DataError(
+        f"no inspection log found: tried {', '.join(tried)}; "
+        "point at it with --db PATH or --config station.yaml"
+    )
 
-        return load_config(config).storage.database
-    return db if db is not None else DEFAULT_DATABASE
+
+def _configured(config: Path) -> LogLocation:
+    from inspector.config import load_config
+
+    storage = load_config(config).storage
+    return LogLocation(storage.database, storage.images_dir)
 
 
 @log_app.command("tail")
@@ -68,9 +112,10 @@ def log_tail(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Show the newest inspections, oldest first."""
-    from inspector.sinks.logread import last_id, open_log_readonly, tail
+    from inspector.store.db import open_readonly
+    from inspector.store.read import last_id, tail
 
-    conn = open_log_readonly(log_database(db, config))
+    conn = open_readonly(find_log(db, config).database)
     try:
         rows = tail(conn, lines)
         _print_rows(rows, as_json, header=True)
@@ -92,12 +137,14 @@ def log_export(
     until: Annotated[str | None, typer.Option(help="Before this time, as --since.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing CSV.")] = False,
 ) -> None:
-    """Export inspections as CSV, one row per part (detections as JSON text)."""
-    from inspector.sinks.logread import export_csv, open_log_readonly, parse_time
+    """Export inspections as CSV, one row per part (detections as JSON text, times in ms
+    to 0.01 ms)."""
+    from inspector.store.db import open_readonly
+    from inspector.store.read import export_csv, parse_time
 
     start = parse_time(since, "--since") if since is not None else None
     end = parse_time(until, "--until") if until is not None else None
-    conn = open_log_readonly(log_database(db, config))
+    conn = open_readonly(find_log(db, config).database)
     try:
         count = export_csv(conn, csv_out, start, end, force=force)
     finally:
@@ -105,8 +152,25 @@ def log_export(
     console.print(f"{csv_out}: {count} inspections", markup=False, highlight=False, soft_wrap=True)
 
 
+@log_app.command("migrate")
+def log_migrate(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Upgrade the inspection log in place to this inspector's schema (the station does
+    it on start too); prints the version before and after."""
+    from inspector.store.db import open_store
+
+    location = find_log(db, config)
+    with open_store(location.database, create=False, images_dir=location.images_dir) as store:
+        before, after = store.previous_version, store.version
+    message = (
+        f"{location.database}: schema version {before} -> {after}"
+        if before != after
+        else f"{location.database}: schema version {after}, already current"
+    )
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
 def _follow(conn: sqlite3.Connection, after_id: int, as_json: bool) -> None:
-    from inspector.sinks.logread import follow
+    from inspector.store.read import follow
 
     try:
         for row in follow(conn, after_id):

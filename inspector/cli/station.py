@@ -87,7 +87,9 @@ def run_command(
     station_config = load_config(config)
     detector, judge = open_model(station_config)
     sinks = [] if quiet else [ConsoleSink(detector.info.names, as_json=as_json)]
-    station = build_station(station_config, model=(detector, judge), extra_sinks=sinks).station
+    command = " ".join(["inspector", *sys.argv[1:]])
+    built = build_station(station_config, (detector, judge), sinks, command=command)
+    station = built.station
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,14 +1,11 @@
-"""Real `Inspection` records for the log tests, and a log to write them into."""
+"""Real `Inspection` records for the sink and store tests."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from pathlib import Path
 
 import numpy as np
 
-from inspector.sinks.store import InspectionLog, open_log
 from inspector.types import (
     RESULT_NO_DECISION,
     RESULT_PASS,
@@ -19,9 +16,10 @@ from inspector.types import (
     Verdict,
 )
 
-__all__ = ["CLASS_NAMES", "count_rows", "make_inspection", "part_image", "write_log"]
+__all__ = ["CLASS_NAMES", "RUN_ID", "make_inspection", "part_image"]
 
 CLASS_NAMES = ("crack", "scratch", "pit")
+RUN_ID = "run-1"
 
 # Stage timestamps (monotonic seconds): capture 2 ms, detect 10 ms, judge 1 ms, 14 ms in all.
 _T0 = 1000.0
@@ -33,6 +31,7 @@ def make_inspection(
     *,
     wall_time: float | None = None,
     image: np.ndarray | None = None,
+    run_id: str = RUN_ID,
 ) -> Inspection:
     """A record as the station builds it: a FAIL has two defects (crack 0.9, pit 0.6),
     a PASS one sub-threshold scratch (0.2), a NO_DECISION nothing."""
@@ -57,6 +56,7 @@ def make_inspection(
         model_sha256="ab" * 32,
         config_hash="0123456789abcdef",
         calibration_id=None,
+        run_id=run_id,
         frame_seq=seq * 3,
         image=image,
     )
@@ -81,20 +81,3 @@ def part_image(seq: int = 0) -> np.ndarray:
     image = np.zeros((16, 24), np.uint8)
     image[4:12, 4:20] = 100 + seq % 100
     return image
-
-
-def write_log(path: Path, verdicts: list[Verdict], wall_times: list[float] | None = None) -> None:
-    """A log with one row per verdict, seq 1, 2, ... (written directly, no runner thread)."""
-    sink = InspectionLog(open_log(path), None, CLASS_NAMES, 0.0)
-    for seq, verdict in enumerate(verdicts, start=1):
-        wall_time = wall_times[seq - 1] if wall_times else None
-        sink.handle(make_inspection(seq, verdict, wall_time=wall_time))
-    sink.close()
-
-
-def count_rows(path: Path) -> int:
-    conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        return conn.execute("SELECT count(*) FROM inspections").fetchone()[0]
-    finally:
-        conn.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sqlite3
 from datetime import datetime
@@ -11,18 +12,12 @@ from pathlib import Path
 import pytest
 
 from inspector.errors import ConfigError, DataError, OutputExistsError
-from inspector.sinks.logread import (
-    CSV_COLUMNS,
-    export_csv,
-    follow,
-    last_id,
-    open_log_readonly,
-    parse_time,
-    tail,
-)
-from inspector.sinks.store import InspectionLog, open_log
-from inspector.types import Verdict
-from tests.sinks.records import CLASS_NAMES, make_inspection, write_log
+from inspector.store.db import open_readonly, open_store
+from inspector.store.inspections import InspectionWriter
+from inspector.store.read import CSV_COLUMNS, export_csv, follow, last_id, parse_time, tail
+from inspector.types import StageTimes, Verdict
+from tests.sinks.records import CLASS_NAMES, make_inspection
+from tests.store.helpers import copy_v1_store, write_log
 
 PASS, FAIL, NO_DECISION = Verdict.PASS, Verdict.FAIL, Verdict.NO_DECISION
 T0 = 1_700_000_000.0  # wall time of seq 1; seq k is k - 1 seconds later
@@ -37,7 +32,7 @@ def log_of_ten(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def reader(log_of_ten: Path):
-    conn = open_log_readonly(log_of_ten)
+    conn = open_readonly(log_of_ten)
     yield conn
     conn.close()
 
@@ -69,19 +64,20 @@ def test_tail_decodes_json_columns(reader: sqlite3.Connection):
 
 
 def test_follow_yields_rows_as_they_are_written(log_of_ten: Path, reader: sqlite3.Connection):
-    writer = InspectionLog(open_log(log_of_ten), None, CLASS_NAMES, 0.0)
+    store = open_store(log_of_ten)
+    writer = InspectionWriter(store.connect(), CLASS_NAMES)
     polls = []
 
     def stop() -> bool:
         # Each poll, the station writes one more part; after five polls we have seen enough.
         polls.append(None)
-        writer.handle(make_inspection(10 + len(polls), FAIL))
+        writer.commit(make_inspection(10 + len(polls), FAIL))
         return len(polls) > 5
 
     try:
         seen = [row["seq"] for row in follow(reader, last_id(reader), poll_s=0.001, stop=stop)]
     finally:
-        writer.close()
+        store.close()
     assert seen == [11, 12, 13, 14, 15]
 
 
@@ -143,6 +139,52 @@ def test_export_csv_contents(reader, tmp_path: Path):
     assert rows[2]["result_code"] == str(0xFFFF)
 
 
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (
+            StageTimes(1.0, 1.0123456, 1.0133333, 1.0234567, 1.0240001),
+            {
+                "latency_ms": "24.0",
+                "capture_ms": "12.35",
+                "queue_ms": "0.99",
+                "detect_ms": "10.12",
+                "judge_ms": "0.54",
+            },
+        ),
+        (StageTimes(1.0), {"latency_ms": "", "capture_ms": "", "queue_ms": ""}),
+    ],
+)
+def test_export_rounds_durations_to_a_hundredth_of_a_ms(tmp_path: Path, times, expected):
+    db, out = tmp_path / "inspections.db", tmp_path / "parts.csv"
+    with open_store(db) as store:
+        record = make_inspection(1, FAIL)
+        InspectionWriter(store.connect(), CLASS_NAMES).commit(
+            dataclasses.replace(record, times=times)
+        )
+    conn = open_readonly(db)
+    try:
+        export_csv(conn, out)
+    finally:
+        conn.close()
+    [row] = read_csv(out)
+    assert {key: row[key] for key in expected} == expected
+    assert row["run_id"] == "run-1"
+
+
+def test_an_old_store_exports_the_columns_it_has(tmp_path: Path):
+    db = copy_v1_store(tmp_path)
+    conn = open_readonly(db)
+    try:
+        assert export_csv(conn, tmp_path / "parts.csv") == 4
+    finally:
+        conn.close()
+    rows = read_csv(tmp_path / "parts.csv")
+    assert tuple(rows[0]) == tuple(c for c in CSV_COLUMNS if c not in ("run_id", "queue_ms"))
+    assert [row["seq"] for row in rows] == ["1", "2", "3", "4"]
+    assert rows[1]["image_path"].endswith("-000000002-fail.png")
+
+
 def test_export_refuses_to_overwrite_without_force(reader, tmp_path: Path):
     out = tmp_path / "parts.csv"
     out.write_text("precious\n")
@@ -159,7 +201,7 @@ def test_failed_export_leaves_neither_file_nor_temp(reader, tmp_path: Path, monk
         raise OSError(28, "No space left on device")
 
     out = tmp_path / "exports" / "parts.csv"
-    monkeypatch.setattr("inspector.sinks.logread.os.replace", disk_full)
+    monkeypatch.setattr("inspector.store.read.os.replace", disk_full)
     with pytest.raises(DataError, match=r"parts\.csv: cannot write \(No space left on device\)"):
         export_csv(reader, out)
     assert list((tmp_path / "exports").iterdir()) == []

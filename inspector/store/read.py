@@ -1,7 +1,8 @@
 """Reading the inspection log: tail, follow, CSV export.
 
-Readers open the database read-only: they can never modify the station's log, and in
-WAL mode they read while the station writes without blocking it.
+Readers open the store read-only (`db.open_readonly`): they can never modify or migrate
+the station's log, and in WAL mode they read while the station writes without blocking
+it. A store of an older version is read with the columns it has.
 """
 
 from __future__ import annotations
@@ -19,37 +20,26 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import ConfigError, DataError, OutputExistsError
-from inspector.sinks.store import COLUMNS, check_schema, closed_on_error
+from inspector.store.inspections import INSPECTION_COLUMNS
 
 __all__ = [
     "CSV_COLUMNS",
+    "MS_COLUMNS",
+    "csv_columns",
     "export_csv",
     "follow",
     "last_id",
-    "open_log_readonly",
     "parse_time",
     "tail",
 ]
 
-CSV_COLUMNS: tuple[str, ...] = ("id", *COLUMNS)
+# The export of a current store; an older one exports the columns it has, in this order.
+CSV_COLUMNS: tuple[str, ...] = ("id", *INSPECTION_COLUMNS)
+
+# Durations in milliseconds, exported to 0.01 ms: finer is clock noise, not information.
+MS_COLUMNS = frozenset(c for c in INSPECTION_COLUMNS if c.endswith("_ms"))
 
 _JSON_COLUMNS = ("classes", "detections")
-
-
-def open_log_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection to an existing inspection log; rows come back as dicts."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: inspection log not found")
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-    except sqlite3.Error as exc:
-        raise DataError(f"{path}: cannot open inspection log ({exc})") from None
-    with closed_on_error(conn, path):
-        check_schema(conn, path)
-    conn.row_factory = sqlite3.Row
-    return conn
 
 
 def tail(conn: sqlite3.Connection, n: int) -> list[dict[str, Any]]:
@@ -118,7 +108,8 @@ def export_csv(
 ) -> int:
     """Write inspections with since <= wall_time < until (unix seconds; None: open) as CSV.
 
-    One row per inspection, flat columns (`CSV_COLUMNS`), detections as their JSON text.
+    One row per inspection, flat columns (`csv_columns`), detections as their JSON text,
+    durations rounded to 0.01 ms.
     Written to a temp file and renamed, so OUT is either the old file or the whole new one.
     Returns the number of rows written.
     """
@@ -127,12 +118,28 @@ def export_csv(
         raise OutputExistsError(f"{out_path}: already exists (use --force)")
     if since is not None and until is not None and until <= since:
         raise ConfigError(f"export window is empty: until {until} <= since {since}")
+    columns = csv_columns(conn)
     where, params = _time_window(since, until)
     cursor = conn.execute(
-        f"SELECT {', '.join(CSV_COLUMNS)} FROM inspections {where} ORDER BY id", params
+        f"SELECT {', '.join(columns)} FROM inspections {where} ORDER BY id", params
     )
-    rows = (tuple(row) for row in cursor)
-    return _write_csv_atomically(out_path, rows)
+    rounded = [index for index, column in enumerate(columns) if column in MS_COLUMNS]
+    rows = (_rounded(tuple(row), rounded) for row in cursor)
+    return _write_csv_atomically(out_path, columns, rows)
+
+
+def csv_columns(conn: sqlite3.Connection) -> tuple[str, ...]:
+    """The export's columns that this store has (an older one lacks the newer)."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(inspections)")}
+    return tuple(column for column in CSV_COLUMNS if column in present)
+
+
+def _rounded(row: tuple[Any, ...], indexes: list[int]) -> tuple[Any, ...]:
+    values = list(row)
+    for index in indexes:
+        if values[index] is not None:
+            values[index] = round(values[index], 2)
+    return tuple(values)
 
 
 def _time_window(since: float | None, until: float | None) -> tuple[str, list[float]]:
@@ -147,14 +154,16 @@ def _time_window(since: float | None, until: float | None) -> tuple[str, list[fl
     return where, params
 
 
-def _write_csv_atomically(out_path: Path, rows: Iterable[tuple[Any, ...]]) -> int:
+def _write_csv_atomically(
+    out_path: Path, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]
+) -> int:
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{out_path.name}.", dir=out_path.parent)
     except OSError as exc:
         raise DataError(f"{out_path}: cannot write ({exc.strerror})") from None
     try:
-        count = _write_csv(fd, rows)
+        count = _write_csv(fd, columns, rows)
         os.replace(temp, out_path)
     except OSError as exc:
         Path(temp).unlink(missing_ok=True)
@@ -165,11 +174,11 @@ def _write_csv_atomically(out_path: Path, rows: Iterable[tuple[Any, ...]]) -> in
     return count
 
 
-def _write_csv(fd: int, rows: Iterable[tuple[Any, ...]]) -> int:
+def _write_csv(fd: int, columns: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> int:
     count = 0
     with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(columns)
         for row in rows:
             writer.writerow(row)
             count += 1

@@ -1,4 +1,4 @@
-"""`inspector log tail` and `inspector log export`, run as the operator runs them."""
+"""`inspector log tail`, `export` and `migrate`, run as the operator runs them."""
 
 from __future__ import annotations
 
@@ -14,17 +14,28 @@ from pathlib import Path
 
 import pytest
 
-from inspector.sinks.store import InspectionLog, open_log
+from inspector.store.db import open_store
+from inspector.store.inspections import InspectionWriter
 from inspector.types import Verdict
-from tests.sinks.records import CLASS_NAMES, make_inspection, write_log
+from tests.sinks.records import CLASS_NAMES, make_inspection
+from tests.store.helpers import copy_v1_store, read_table, write_log
 
 PASS, FAIL, NO_DECISION = Verdict.PASS, Verdict.FAIL, Verdict.NO_DECISION
 T0 = 1_700_000_000.0
 
 
-def inspector(*args: str) -> subprocess.CompletedProcess:
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def inspector(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # this checkout, from any folder
     return subprocess.run(
-        [sys.executable, "-m", "inspector", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "inspector", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env=env,
     )
 
 
@@ -119,6 +130,8 @@ def test_export_csv_then_refuse_to_overwrite(station: Path, tmp_path: Path):
             "missing.db: inspection log not found",
         ),
         (["log", "tail", "--db", "{tmp}/junk.db"], 1, "junk.db: not an SQLite database"),
+        (["log", "migrate", "--db", "{tmp}/missing.db"], 1, "missing.db: inspection log not found"),
+        (["log", "migrate", "--db", "{tmp}/junk.db"], 1, "junk.db: not an SQLite database"),
         (
             ["log", "export", "--csv", "{tmp}/o.csv", "--db", "{tmp}/junk.db", "--since", "soon"],
             2,
@@ -141,6 +154,54 @@ def test_one_line_errors(tmp_path: Path, args: list[str], code: int, message: st
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "missing.db").exists()
     assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("layout", "seqs", "message"),
+    [
+        ("station.yaml", [5, 6], None),  # its storage.database, as `run` would use it
+        ("inspections.db", [1, 2], None),
+        (
+            "station.yaml, no log",
+            None,
+            "no inspection log found: tried logs/parts.db (storage.database of station.yaml); "
+            "point at it with --db PATH or --config station.yaml",
+        ),
+        (
+            "nothing",
+            None,
+            "no inspection log found: tried station.yaml (none), inspections.db; "
+            "point at it with --db PATH or --config station.yaml",
+        ),
+    ],
+)
+def test_tail_finds_the_log_as_run_does(station: Path, tmp_path: Path, layout, seqs, message):
+    folder = tmp_path / "here"
+    folder.mkdir()
+    if layout.startswith("station.yaml"):
+        (folder / "station.yaml").write_text((station / "station.yaml").read_text())
+        if layout == "station.yaml":
+            (folder / "logs").symlink_to(station / "logs")
+    elif layout == "inspections.db":
+        write_log(folder / "inspections.db", [PASS, FAIL])
+    result = inspector("log", "tail", "--json", "-n", "2", cwd=folder)
+    if message is None:
+        assert result.returncode == 0, result.stderr
+        assert [row["seq"] for row in json_lines(result.stdout)] == seqs
+        return
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: {message}"
+
+
+def test_migrate_upgrades_an_old_log_once(tmp_path: Path):
+    db = copy_v1_store(tmp_path)
+    first = inspector("log", "migrate", "--db", str(db))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"{db}: schema version 1 -> 2"
+    assert len(read_table(db, "images")) == 1  # images/ beside the log, as by default
+    again = inspector("log", "migrate", cwd=tmp_path)  # found as ./inspections.db
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "inspections.db: schema version 2, already current"
 
 
 def read_lines(stream, count: int, timeout_s: float = 60.0) -> list[str]:
@@ -175,10 +236,10 @@ def test_tail_follow_prints_new_rows_and_ctrl_c_ends_it(tmp_path: Path):
     )
     try:
         assert [json.loads(line)["seq"] for line in read_lines(follower.stdout, 1)] == [2]
-        sink = InspectionLog(open_log(db), None, CLASS_NAMES, 0.0)
-        for seq in (3, 4):
-            sink.handle(make_inspection(seq, NO_DECISION))
-        sink.close()
+        with open_store(db) as store:
+            writer = InspectionWriter(store.connect(), CLASS_NAMES)
+            for seq in (3, 4):
+                writer.commit(make_inspection(seq, NO_DECISION))
         lines = read_lines(follower.stdout, 2)
         assert [json.loads(line)["seq"] for line in lines] == [3, 4]
         follower.send_signal(signal.SIGINT)

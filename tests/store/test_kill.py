@@ -1,4 +1,5 @@
-"""kill -9 of a station mid-write leaves a consistent log: whole rows, no gaps, no damage."""
+"""kill -9 of a station mid-write leaves a consistent store: whole rows, no gaps, no
+damage, and after the restart every archived file tracked and every tracked file there."""
 
 from __future__ import annotations
 
@@ -14,28 +15,39 @@ from pathlib import Path
 import pytest
 
 from inspector.errors import DataError
-from inspector.sinks.logread import open_log_readonly, tail
-from inspector.sinks.store import ImageArchive, open_log
-from tests.sinks.records import count_rows
+from inspector.store.archive import ImageArchive
+from inspector.store.db import open_readonly, open_store
+from inspector.store.read import tail
+from tests.store.helpers import count_rows, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Writes rows through InspectionLog as fast as it can until it is killed; every other part
-# is rejected and archived, so image writes are interrupted too.
+# Commits each part's row as the inspection worker does, then archives its image as the
+# store sink does, as fast as it can until it is killed; every other part is rejected and
+# archived, so image writes are interrupted too. (One thread here; in the station the
+# sink runs on the log thread, after the worker's commit, which is the same order.)
 WRITER = """
 import sys
 from pathlib import Path
 
-from inspector.sinks.store import ImageArchive, InspectionLog, open_log
+from inspector.store.archive import ImageArchive
+from inspector.store.db import open_store
+from inspector.store.inspections import InspectionWriter
+from inspector.store.sink import StoreSink
 from inspector.types import Verdict
 from tests.sinks.records import CLASS_NAMES, make_inspection, part_image
 
 db, images, first_seq = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-sink = InspectionLog(open_log(db), ImageArchive(images, 10**9), CLASS_NAMES, 0.1)
+store = open_store(db, images_dir=images)
+writer = InspectionWriter(store.connect(), CLASS_NAMES)
+conn = store.connect()
+sink = StoreSink(conn, ImageArchive.open(conn, images, 10**9), 0.1)
 verdicts = [Verdict.PASS, Verdict.FAIL, Verdict.PASS, Verdict.NO_DECISION]
 seq = first_seq
 while True:
-    sink.handle(make_inspection(seq, verdicts[seq % 4], image=part_image(seq)))
+    record = make_inspection(seq, verdicts[seq % 4], image=part_image(seq))
+    writer.commit(record)
+    sink.handle(record)
     seq += 1
 """
 
@@ -96,7 +108,9 @@ def kill_after(db: Path, images: Path, more_than: int, first_seq: int) -> int:
 
 
 def check_consistent(db: Path, images: Path) -> int:
-    conn = open_log(db)  # as the restarted station would
+    store = open_store(db, images_dir=images)  # as the restarted station would
+    conn = store.connect()
+    ImageArchive.open(conn, images, 10**9)  # finishes or clears interrupted image writes
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         incomplete = " OR ".join(f"{column} IS NULL" for column in REQUIRED)
@@ -106,8 +120,8 @@ def check_consistent(db: Path, images: Path) -> int:
         ids = [row[0] for row in conn.execute("SELECT id FROM inspections ORDER BY id")]
         assert ids == list(range(1, len(ids) + 1))
     finally:
-        conn.close()
-    reader = open_log_readonly(db)
+        store.close()
+    reader = open_readonly(db)
     try:
         rows = tail(reader, len(ids))
     finally:
@@ -116,8 +130,10 @@ def check_consistent(db: Path, images: Path) -> int:
     for row in rows:
         assert len(row["classes"]) == (2 if row["verdict"] == "FAIL" else 0)
         json.dumps(row["detections"])
-        if row["image_path"] is not None:  # the image is written before its row
+        if row["image_path"] is not None:  # a linked image is there once restarted
             assert (images / row["image_path"]).is_file()
+    files = sorted(p.relative_to(images).as_posix() for p in images.rglob("*") if p.is_file())
+    assert files == sorted(row["path"] for row in read_table(db, "images"))  # all ours, tracked
     return len(ids)
 
 
@@ -130,6 +146,5 @@ def test_kill_9_mid_write_leaves_a_consistent_log(tmp_path: Path):
         written = check_consistent(db, images)
         assert written > target
 
-    ImageArchive(images, 10**9)  # a restart clears the temp file of an interrupted write
     leftovers = [p for p in images.rglob("*") if p.is_file() and p.suffix != ".png"]
-    assert leftovers == []
+    assert leftovers == []  # the restart cleared the temp file of an interrupted write

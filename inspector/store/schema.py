@@ -1,0 +1,162 @@
+"""The store's schema: a tuple of forward migrations, one per version.
+
+A database is at version `PRAGMA user_version`; opening it for writing runs every
+migration above that, each in its own transaction (see `db.migrate`), so a crash or
+a failing step leaves the file at the version before it, never half-migrated.
+
+Adding a version (the MQTT outbox will be 3, the SPC tables 4): append one `Migration`
+to `MIGRATIONS` with the next number, a one-line summary, its statements and, if rows
+must be rewritten or files looked at, a `step`. Never edit a released migration: a
+station that already ran it will not run it again. Statements, not a script:
+`executescript()` would commit in the middle of the migration's transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Migration", "MigrationContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationContext:
+    """What a migration's Python step may look at besides the database: the file itself
+    and the image archive's folder (image paths in the log are relative to it)."""
+
+    database: Path
+    images_dir: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema version: its statements, then its optional Python step, in one
+    transaction with the version bump."""
+
+    version: int
+    summary: str
+    statements: tuple[str, ...] = ()
+    step: Callable[[sqlite3.Connection, MigrationContext], None] | None = None
+
+
+# ---------------------------------------------------------------- version 1
+
+# Exactly the schema of the release before inspector/store/ (sinks/store.py), so a log
+# that release wrote is recognised as version 1 and upgraded in place.
+_V1 = (
+    """
+CREATE TABLE inspections (
+    id             INTEGER PRIMARY KEY,
+    seq            INTEGER NOT NULL,
+    trigger_id     INTEGER NOT NULL,
+    origin         TEXT    NOT NULL,
+    part_serial    TEXT,
+    wall_time      REAL    NOT NULL,
+    iso_time       TEXT    NOT NULL,
+    verdict        TEXT    NOT NULL CHECK (verdict IN ('PASS', 'FAIL', 'NO_DECISION')),
+    result_code    INTEGER NOT NULL,
+    reason         TEXT    NOT NULL,
+    defect_count   INTEGER NOT NULL,
+    max_score      REAL    NOT NULL,
+    classes        TEXT    NOT NULL,
+    detections     TEXT    NOT NULL,
+    latency_ms     REAL,
+    capture_ms     REAL,
+    detect_ms      REAL,
+    judge_ms       REAL,
+    model_id       TEXT    NOT NULL,
+    model_sha256   TEXT    NOT NULL,
+    config_hash    TEXT    NOT NULL,
+    calibration_id TEXT,
+    frame_seq      INTEGER,
+    image_path     TEXT
+)""",
+    "CREATE INDEX inspections_wall_time ON inspections (wall_time)",
+    "CREATE INDEX inspections_verdict ON inspections (verdict)",
+)
+
+# ---------------------------------------------------------------- version 2
+
+_V2 = (
+    "ALTER TABLE inspections ADD COLUMN run_id TEXT",
+    "ALTER TABLE inspections ADD COLUMN queue_ms REAL",
+    # The sink finds a part's row by (run_id, seq) to attach its image.
+    "CREATE INDEX inspections_run_seq ON inspections (run_id, seq)",
+    """
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL CHECK (kind IN ('config', 'model', 'threshold', 'calibration')),
+    subject   TEXT NOT NULL,
+    old_hash  TEXT,
+    new_hash  TEXT,
+    command   TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "CREATE INDEX audit_kind_subject ON audit (kind, subject, id)",
+    """
+CREATE TABLE events (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL,
+    severity  TEXT NOT NULL,
+    message   TEXT NOT NULL,
+    state     TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "CREATE INDEX events_wall_time ON events (wall_time)",
+    # Every file the archive wrote; only these may it ever delete. Oldest = lowest id.
+    """
+CREATE TABLE images (
+    id      INTEGER PRIMARY KEY,
+    path    TEXT    NOT NULL UNIQUE,
+    size    INTEGER NOT NULL,
+    created REAL    NOT NULL,
+    run_id  TEXT,
+    seq     INTEGER
+)""",
+)
+
+
+def _import_archived_images(conn: sqlite3.Connection, context: MigrationContext) -> None:
+    """The images the v1 log references and that are on disk become tracked, so the
+    upgraded station keeps them under its quota. One the log does not reference (or
+    that is gone) is left alone: it may be someone else's."""
+    rows = conn.execute(
+        "SELECT image_path, seq FROM inspections WHERE image_path IS NOT NULL ORDER BY image_path"
+    ).fetchall()
+    for relative, seq in rows:
+        path = context.images_dir / relative
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        if not path.is_file() or not _inside(path, context.images_dir):
+            continue
+        conn.execute(
+            "INSERT OR IGNORE INTO images (path, size, created, run_id, seq) "
+            "VALUES (?, ?, ?, NULL, ?)",
+            (relative, stat.st_size, stat.st_mtime, seq),
+        )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """A v1 image path never leaves the archive; one that would is not ours to manage."""
+    return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "inspections: one row per part", _V1),
+    Migration(
+        2,
+        "run_id, queue_ms; audit, events, images tables; existing archive images tracked",
+        _V2,
+        _import_archived_images,
+    ),
+    # 3: the MQTT outbox; 4: SPC points and frozen limits (see the module docstring).
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1].version
