@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import os
 import signal
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -123,6 +123,8 @@ class DemoSummary:
     verdicts: list[Verdict] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     plc: dict[str, Any] | None = None  # the simulated PLC's report, with --plc
+    log: Path | None = None  # the inspection log the demo wrote
+    source_problems: list[str] = field(default_factory=list)  # frames that could not be read
 
     def add(self, record: Inspection) -> dict[str, Any]:
         """Count a record; the ground-truth comparison for its line, if there is one."""
@@ -162,6 +164,9 @@ class DemoSummary:
             }
         if self.plc is not None:
             doc["plc"] = self.plc
+        if self.log is not None:
+            doc["log"] = str(self.log)
+        doc["source_problems"] = self.source_problems
         return doc
 
 
@@ -189,28 +194,38 @@ def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> Dem
     """Run the station on the recording until it ends, --parts are done, or Ctrl-C."""
     if not options.video.is_file():
         raise DataError(f"{options.video}: demo recording not found")
-    summary = DemoSummary(truth=load_truth(options.video))
-    with tempfile.TemporaryDirectory(prefix="inspector-demo-") as tmp:
-        config = demo_config(options, options.log_dir or Path(tmp))
-        detector, judge = open_model(config)
-        reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
-        sinks: list[Sink] = [reporter, *(extra_sinks or [])]
-        station = build_station(config, model=(detector, judge), extra_sinks=sinks).station
-        with _sigint_sets(threading.Event()) as interrupted:
-            station.start()
-            plc = _start_plc(options, summary, interrupted) if options.plc else None
-            try:
-                while not (reporter.reached.is_set() or interrupted.is_set()):
-                    if plc is not None and not plc.is_alive():
-                        break
-                    if station.wait(0.1) and plc is None:
-                        break
-            finally:
-                interrupted.set()  # ends a simulated PLC after its current cycle
-                if plc is not None:
-                    plc.join()
-                station.stop()
+    log_dir = options.log_dir or default_log_dir()
+    summary = DemoSummary(truth=load_truth(options.video), log=log_dir / "inspections.db")
+    config = demo_config(options, log_dir)
+    detector, judge = open_model(config)
+    reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
+    sinks: list[Sink] = [reporter, *(extra_sinks or [])]
+    station = build_station(
+        config, model=(detector, judge), extra_sinks=sinks, command="inspector demo"
+    ).station
+    with _sigint_sets(threading.Event()) as interrupted:
+        station.start()
+        plc = _start_plc(options, summary, interrupted) if options.plc else None
+        try:
+            while not (reporter.reached.is_set() or interrupted.is_set()):
+                if plc is not None and not plc.is_alive():
+                    break
+                if station.wait(0.1) and plc is None:
+                    break
+        finally:
+            interrupted.set()  # ends a simulated PLC after its current cycle
+            if plc is not None:
+                plc.join()
+            station.stop()
+    summary.source_problems = list(station.capture.report().problems)
     return summary
+
+
+def default_log_dir() -> Path:
+    """Where the demo keeps its inspection log between runs: the user's state folder
+    (XDG_STATE_HOME, else ~/.local/state), so `inspector log tail` can read it after."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "inspector" / "demo"
 
 
 def _start_plc(

@@ -297,7 +297,7 @@ class Station:
 
     def summary(self) -> dict[str, object]:
         """What the station did, for the end of a run (JSON values only)."""
-        stats = self.stats
+        stats, source = self.stats, self.capture.report()
         return {
             "parts": stats.parts,
             "pass": stats.passed,
@@ -308,6 +308,12 @@ class Station:
             "sink_records_dropped": sum(runner.dropped for runner in self.sinks),
             "sink_failures": sum(runner.failures for runner in self.sinks),
             "state": self._state.value,
+            "source": {
+                "frames_read": source.frames_read,
+                "frames_undecodable": source.frames_undecodable,
+                "frames_declared": source.frames_declared,
+                "problems": list(source.problems),
+            },
         }
 
     def health(self) -> StationHealth:
@@ -370,10 +376,23 @@ class Station:
         self._lane.close()
         self._report(StationHealth.unknown())
         self._latest.clear()
+        self._announce_source_problems()
         self._transition(StationState.STOPPED, "stopped")  # the sinks still hear it
         for runner in self.sinks:
             runner.stop()
         self._resources.close()
+
+    def _announce_source_problems(self) -> None:
+        """Frames the source could not decode are reported, never silently missing."""
+        report = self.capture.report()
+        for problem in report.problems:
+            self._announce(
+                EventKind.SOURCE_ERRORS,
+                Severity.WARNING,
+                problem,
+                frames_read=report.frames_read,
+                frames_undecodable=report.frames_undecodable,
+            )
 
     def _transition(self, new: StationState, reason: str) -> None:
         """The only way the state changes: checked against `ALLOWED_TRANSITIONS`, and

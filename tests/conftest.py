@@ -21,6 +21,15 @@ def shipped_model(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def state_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo keeps its log in the user's state folder: a temporary one under test
+    (subprocesses inherit it), so tests never write into the home folder."""
+    folder = tmp_path_factory.mktemp("state")
+    os.environ["XDG_STATE_HOME"] = str(folder)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def no_leftover_threads():
     """A test must stop every thread it starts."""

@@ -170,7 +170,7 @@ def test_kill_9_leaves_a_consistent_log(tmp_path: Path):
     assert incomplete == 0
 
 
-def test_a_video_that_stops_mid_stream_ends_cleanly(tmp_path: Path):
+def test_a_video_that_stops_mid_stream_is_reported_and_exits_4(tmp_path: Path):
     from tests.camera.media import write_video
 
     video = write_video(tmp_path / "v.avi", "MJPG", count=40)
@@ -178,9 +178,12 @@ def test_a_video_that_stops_mid_stream_ends_cleanly(tmp_path: Path):
     video.write_bytes(data[: len(data) // 2])
     config = write_config(tmp_path, camera={"kind": "video", "path": str(video), "pace": "fast"})
     result = inspector("run", "--config", str(config), "--json")
-    assert result.returncode in (0, 3), result.stderr
+    assert result.returncode == 4, result.stderr  # the recording was damaged: never silent
     assert "Traceback" not in result.stderr
-    assert 5 <= len(result.stdout.splitlines()) <= 40
+    assert "ended after" in result.stderr
+    *parts, summary = [json.loads(line) for line in result.stdout.splitlines()]
+    assert 5 <= len(parts) <= 40
+    assert summary["source"]["problems"]
 
 
 def test_plc_port_already_in_use_is_a_start_up_error(tmp_path: Path):

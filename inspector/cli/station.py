@@ -21,6 +21,7 @@ station_app = typer.Typer()
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 3  # the camera failed at run time and did not come back
+EXIT_SOURCE_DAMAGED = 4  # the recording had frames that could not be read
 
 
 @config_app.command("check")
@@ -76,7 +77,8 @@ def run_command(
     """The station daemon. SIGINT/SIGTERM stop it cleanly; SIGUSR1 fires a manual trigger.
 
     Exit codes: 0 stopped or the recording ended; 1 start-up error (missing model,
-    camera, ...); 2 invalid config; 3 the camera failed at run time.
+    camera, ...); 2 invalid config; 3 the camera failed at run time; 4 the recording
+    had frames that could not be read (counted in the summary).
     """
     from inspector.camera.capture import CaptureState
     from inspector.config import load_config
@@ -107,7 +109,15 @@ def run_command(
     else:
         err_console.print(_run_summary_line(station_config.station.name, summary), highlight=False)
     failed = station.capture.state is CaptureState.FAILED
-    raise typer.Exit(EXIT_SOURCE_FAILED if failed else EXIT_OK)
+    raise typer.Exit(_run_exit_code(failed, summary["source"]["problems"]))
+
+
+def _run_exit_code(camera_failed: bool, source_problems: list[str]) -> int:
+    for problem in source_problems:
+        err_console.print(f"[bold red]error:[/] {problem}", highlight=False)
+    if camera_failed:
+        return EXIT_SOURCE_FAILED
+    return EXIT_SOURCE_DAMAGED if source_problems else EXIT_OK
 
 
 def _run_summary_line(name: str, summary: dict) -> str:
@@ -159,11 +169,18 @@ def demo_command(
     summary = run_demo(options).as_json()
     if as_json:
         print_json(summary)
-        return
-    _print_summary(summary)
+    else:
+        _print_summary(summary)
+    if _run_exit_code(False, summary["source_problems"]):
+        raise typer.Exit(EXIT_SOURCE_DAMAGED)
 
 
 def _print_summary(doc: dict) -> None:
+    if "log" in doc:
+        console.print(
+            f"inspection log: {doc['log']}  (read it with: inspector log tail --db {doc['log']})",
+            highlight=False,
+        )
     lat = doc["latency_ms"]
     console.print(
         f"\n[bold]{doc['parts']} parts[/]: {doc['pass']} pass, {doc['fail']} fail, "
