@@ -217,7 +217,7 @@ def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> Dem
             if plc is not None:
                 plc.join()
             station.stop()
-    summary.source_problems = list(station.capture.report().problems)
+    summary.source_problems = list(station.source_report().problems)
     return summary
 
 

@@ -33,6 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
+from inspector.camera.base import SourceReport
 from inspector.camera.capture import Capture, CaptureState
 from inspector.detect.base import Detector
 from inspector.detect.lane import Ticket, open_lane
@@ -281,6 +282,20 @@ class Station:
         """Whether inference runs beside the worker (`model.overlap`)."""
         return self.options.overlap
 
+    @property
+    def can_fire(self) -> bool:
+        """Whether `fire()` triggers a part (a manual trigger)."""
+        return self.trigger.can_fire
+
+    @property
+    def camera_failed(self) -> bool:
+        """The camera failed for good (a live one that never came back, a bad file)."""
+        return self.capture.state is CaptureState.FAILED
+
+    def source_report(self) -> SourceReport:
+        """What the source read and could not decode (final once the station stopped)."""
+        return self.capture.report()
+
     def fire(self, part_serial: str | None = None) -> bool:
         """Inspect a part now (a manual trigger); False when the trigger is not running."""
         return self.trigger.fire(part_serial)
@@ -297,7 +312,7 @@ class Station:
 
     def summary(self) -> dict[str, object]:
         """What the station did, for the end of a run (JSON values only)."""
-        stats, source = self.stats, self.capture.report()
+        stats, source = self.stats, self.source_report()
         return {
             "parts": stats.parts,
             "pass": stats.passed,

@@ -80,7 +80,6 @@ def run_command(
     camera, ...); 2 invalid config; 3 the camera failed at run time; 4 the recording
     had frames that could not be read (counted in the summary).
     """
-    from inspector.camera.capture import CaptureState
     from inspector.config import load_config
     from inspector.factory import build_station, open_model
     from inspector.sinks.console import ConsoleSink
@@ -95,7 +94,7 @@ def run_command(
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if station.trigger.can_fire:
+    if station.can_fire:
         signal.signal(signal.SIGUSR1, lambda *_: station.fire())
     station.start()
     try:
@@ -108,7 +107,7 @@ def run_command(
         print_json({"summary": True} | summary)
     else:
         err_console.print(_run_summary_line(station_config.station.name, summary), highlight=False)
-    failed = station.capture.state is CaptureState.FAILED
+    failed = station.camera_failed
     raise typer.Exit(_run_exit_code(failed, summary["source"]["problems"]))
 
 
