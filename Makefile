@@ -65,6 +65,7 @@ system-deps:
 test: venv system-deps
 	$(BIN)/ruff check inspector tests
 	$(BIN)/ruff format --check inspector tests
+	$(BIN)/python -m mypy inspector
 	$(BIN)/python -m pytest -q -ra
 
 lint: venv

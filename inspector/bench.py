@@ -51,6 +51,7 @@ from inspector.config import StationConfig, VideoCamera, parse_config
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
 from inspector.errors import ConfigError, DataError, InspectorError
 from inspector.factory import build_station
+from inspector.plc.server import PlcServer
 from inspector.plc.simulate import SimulationPlan, simulate
 from inspector.sinks.base import Sink
 from inspector.types import Inspection
@@ -397,6 +398,8 @@ def measure_plc(options: BenchOptions) -> dict[str, Any]:
         doc["trigger"] = {"kind": "plc", "deadline_ms": 10_000}
         doc["plc"] = {"enabled": True, "host": "127.0.0.1", "port": 0}
         parts = build_station(parse_config(doc, "bench config"), extra_sinks=[collector])
+        # plc.enabled with a host: the station serves the PLC
+        assert parts.plc is not None and isinstance(parts.plc.transport, PlcServer)
         endpoint = parts.plc.transport.endpoint
         plan = SimulationPlan(
             cycles=options.plc_cycles, rate_hz=10_000, poll_interval_s=options.plc_poll_ms / 1000
@@ -412,14 +415,18 @@ def measure_plc(options: BenchOptions) -> dict[str, Any]:
             finally:
                 parts.station.stop()
     station_ms = {r.trigger_id: r.latency_ms for r in collector.records}
-    cycles = [c for c in report.results if c.cycle_ms is not None and c.trigger_id in station_ms]
-    plc_ms = [c.cycle_ms for c in cycles]
-    own_ms = [station_ms[c.trigger_id] for c in cycles]
+    matched = [
+        (c.cycle_ms, station_ms[c.trigger_id])
+        for c in report.results
+        if c.cycle_ms is not None and c.trigger_id in station_ms
+    ]
+    plc_ms = [plc for plc, _ in matched]
+    own_ms = [own for _, own in matched]
     overhead = [p - o for p, o in zip(plc_ms, own_ms, strict=True)]
     summary = report.as_json()
     return {
         "plc": {
-            "cycles": len(cycles),
+            "cycles": len(matched),
             "trigger_to_result_valid_ms": percentiles(plc_ms),
             "station_trigger_to_verdict_ms": percentiles(own_ms),
             "overhead_ms": percentiles(overhead),

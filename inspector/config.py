@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
 
 from inspector.camera.config import FolderCamera, OpenCVCamera, SourceConfig, VideoCamera
 from inspector.camera.registry import SOURCES
@@ -212,7 +213,7 @@ class StationConfig(Section):
     )
     judge: JudgeConfig = Field(default_factory=JudgeConfig, description="Pass/fail rules.")
     storage: StorageConfig = Field(
-        default_factory=dict,  # type: ignore[arg-type] - validated, so its paths resolve
+        default_factory=dict,  # validated, so its paths resolve
         validate_default=True,
         description="Inspection log.",
     )
@@ -280,7 +281,7 @@ def config_model() -> type[StationConfig]:
 # ---------------------------------------------------------------- loading
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
@@ -311,7 +312,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             line = key_node.start_mark.line + 1
             raise ConfigError(f"line {line}: key '{key}' given twice")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,7 @@ from inspector.modelcard import load_card
 from inspector.plc.link import PlcLink, open_plc
 from inspector.registry import OpenContext
 from inspector.sinks.base import Sink, SinkRunner
+from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
 from inspector.store.archive import ImageArchive
@@ -97,7 +98,7 @@ def overlap_inference(setting: str, detector: Detector) -> bool:
 def build_station(
     config: StationConfig,
     model: tuple[Detector, Judge] | None = None,
-    extra_sinks: list[Sink] | None = None,
+    extra_sinks: Sequence[Sink] | None = None,
     max_pending_frames: int = 4,
     source: FrameSource | None = None,
     command: str = "inspector run",
@@ -221,10 +222,10 @@ def _open_store(
     return writer, sink
 
 
-def _open_sink(config: object, context: OpenContext) -> SinkRunner:
-    kind = config.kind  # type: ignore[attr-defined]
+def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:
+    kind = config.kind
     sink: Sink = SINKS.plugin_class(kind).open(config, context)
-    return SinkRunner(sink, config.queue_size)  # type: ignore[attr-defined]
+    return SinkRunner(sink, config.queue_size)
 
 
 def check_rois(config: StationConfig, frame_shape: FrameShape) -> None:

@@ -80,4 +80,5 @@ class Judge:
 def _inside_any(points: np.ndarray, zones: np.ndarray) -> np.ndarray:
     x, y = points[:, 0:1], points[:, 1:2]
     inside = (x >= zones[:, 0]) & (x <= zones[:, 2]) & (y >= zones[:, 1]) & (y <= zones[:, 3])
-    return inside.any(axis=1)
+    # numpy's stubs type any(axis=...) as a bool or an array; on this 2-D array it is an array
+    return inside.any(axis=1)  # type: ignore[return-value]

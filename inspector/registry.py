@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, get_args
 
 from inspector.configbase import PluginConfig
 from inspector.errors import ConfigError, InspectorError
@@ -39,7 +39,7 @@ class Plugin(Generic[C]):
     config: type[C]
     target: str | type  # "module:Class", or the class itself
 
-    def load(self, field: str) -> type:
+    def load(self, field: str) -> type[Any]:
         """The plug-in class, importing its module now; a missing runtime fails loudly."""
         if not isinstance(self.target, str):
             return self.target
@@ -88,7 +88,7 @@ class Registry(Generic[C]):
     def config_models(self) -> tuple[type[C], ...]:
         return tuple(plugin.config for plugin in self._plugins.values())
 
-    def plugin_class(self, kind: str) -> type:
+    def plugin_class(self, kind: str) -> type[Any]:
         plugin = self._plugins.get(kind)
         if plugin is None:
             known = ", ".join(self._plugins)

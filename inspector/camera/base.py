@@ -7,7 +7,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -30,12 +30,15 @@ __all__ = [
 
 FrameShape = tuple[int, int, int]
 
+# The config a source's `open` takes: the kind's own model (the registry dispatches on kind).
+ConfigT = TypeVar("ConfigT", bound=SourceConfig)
+
 
 class SourceLost(InspectorError):
     """A live source stopped delivering frames; opening it again may bring it back."""
 
 
-class FrameSource(ABC):
+class FrameSource(ABC, Generic[ConfigT]):
     """Delivers BGR uint8 frames of one shape, into the caller's buffer.
 
     Subclasses implement `open` (the I/O: opening the file or device, decoding a first
@@ -52,7 +55,7 @@ class FrameSource(ABC):
 
     @classmethod
     @abstractmethod
-    def open(cls, config: SourceConfig) -> FrameSource:
+    def open(cls, config: ConfigT) -> FrameSource[ConfigT]:
         """Open what `config` names; DataError, naming it, when it cannot be read."""
 
     @abstractmethod
@@ -77,13 +80,13 @@ class FrameSource(ABC):
         """Whether `out` can take a frame as it is."""
         return out is not None and out.shape == self._frame_shape and out.dtype == np.uint8
 
-    def interrupt(self) -> None:  # noqa: B027 - only paced sources wait on their own
+    def interrupt(self) -> None:  # only paced sources wait on their own
         """Make a waiting `read` return soon; safe to call from another thread."""
 
-    def close(self) -> None:  # noqa: B027 - some sources hold nothing to release
+    def close(self) -> None:  # some sources hold nothing to release
         """Release the file or device."""
 
-    def __enter__(self) -> FrameSource:
+    def __enter__(self) -> FrameSource[ConfigT]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -131,12 +134,12 @@ def deliver(image: np.ndarray, out: np.ndarray | None, shape: FrameShape, where:
     return out
 
 
-def source_class(kind: str) -> type[FrameSource]:
-    cls: type[FrameSource] = SOURCES.plugin_class(kind)
+def source_class(kind: str) -> type[FrameSource[Any]]:
+    cls: type[FrameSource[Any]] = SOURCES.plugin_class(kind)
     return cls
 
 
-def open_source(config: SourceConfig) -> FrameSource:
+def open_source(config: SourceConfig) -> FrameSource[Any]:
     """Open the frame source a `camera:` config section describes."""
     return source_class(config.kind).open(config)
 

@@ -24,7 +24,7 @@ from inspector.errors import DataError
 __all__ = ["GatedReplay", "MemorySource"]
 
 
-class MemorySource(FrameSource):
+class MemorySource(FrameSource[VideoCamera]):
     """Replays `frames` in a loop, at `fps` when `paced`, copying each into the caller's
     buffer."""
 
@@ -53,7 +53,7 @@ class MemorySource(FrameSource):
         path = Path(config.path)
         capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
         fps = valid_fps(capture.get(cv2.CAP_PROP_FPS))
-        frames = []
+        frames: list[np.ndarray] = []
         while len(frames) < max_frames:
             ok, image = capture.read()
             if not ok:
@@ -66,7 +66,7 @@ class MemorySource(FrameSource):
             raise DataError(f"{path}: the file gives no frame rate; replay it with pace: fast")
         return cls(str(path), frames, fps, paced=config.pace == "realtime")
 
-    def read(self, out: np.ndarray | None = None) -> np.ndarray:
+    def read(self, out: np.ndarray | None = None) -> np.ndarray | None:
         image = self._frames[self._next]
         self._next = (self._next + 1) % len(self._frames)
         self._pacer.wait()

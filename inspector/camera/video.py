@@ -55,7 +55,7 @@ STREAM_TIMEOUT_MS = 5000
 MAX_FAILED_READS_IN_A_ROW = 300
 
 
-class VideoFileSource(FrameSource):
+class VideoFileSource(FrameSource[VideoCamera]):
     """A recorded video, decoded straight into the caller's buffer."""
 
     kind = "video"
@@ -237,7 +237,7 @@ class _VideoReader:
         return ok
 
 
-class FolderSource(FrameSource):
+class FolderSource(FrameSource[FolderCamera]):
     """Images of one size, in name order, delivered at a set frame rate. An image that
     cannot be read is skipped and counted, as a video's undecodable frame is."""
 
@@ -305,7 +305,7 @@ class FolderSource(FrameSource):
         self._pacer.interrupt()
 
     def report(self) -> SourceReport:
-        problems = ()
+        problems: tuple[str, ...] = ()
         if self._unreadable:
             problems = (
                 f"{self.name}: {_count(self._unreadable, 'image')} could not be read "
@@ -336,7 +336,7 @@ class FolderSource(FrameSource):
             self._unreadable += 1
 
 
-class OpenCVSource(FrameSource):
+class OpenCVSource(FrameSource[OpenCVCamera]):
     """A live camera: a device index, an RTSP/HTTP URL, or a GStreamer pipeline."""
 
     kind = "opencv"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import JustifyMethod
 from rich.table import Table
 
 from inspector.cli.common import console, print_json
@@ -187,7 +188,7 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, header: bool) -> None
     # One space between columns: the whole row fits an 80-column terminal unwrapped.
     table = Table(box=None, show_header=header, pad_edge=False, collapse_padding=True)
     for title, width in _TABLE_COLUMNS:
-        justify = "left" if title == "time" else "right"
+        justify: JustifyMethod = "left" if title == "time" else "right"
         table.add_column(title, min_width=width, justify=justify, no_wrap=True)
     for row in rows:
         table.add_row(*_cells(row))

@@ -38,8 +38,8 @@ def split_dataset(
     strata: dict[str, list[Path]] = defaultdict(list)
     for image in spec.images(source_split):
         labels = read_labels(label_path_for(image), len(spec.names))
-        key = Counter(labels.class_id.tolist()).most_common(1)
-        strata[str(key[0][0]) if key else "background"].append(image)
+        top = Counter(labels.class_id.tolist()).most_common(1)
+        strata[str(top[0][0]) if top else "background"].append(image)
     rng = random.Random(seed)
     lists: dict[str, list[Path]] = {"train": [], "val": []}
     for key in sorted(strata):

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
 
@@ -31,6 +31,9 @@ __all__ = [
     "open_detector",
     "usable_cores",
 ]
+
+# The options a backend's `open` takes: the kind's own model (the registry dispatches on kind).
+OptionsT = TypeVar("OptionsT", bound=BackendConfig)
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,8 @@ def _parse_names(raw: str | None, path: Path) -> tuple[str, ...]:
     raise ModelError(f"{path}: metadata 'names' is neither a dict nor a list: {raw[:60]}")
 
 
-def _parse_literal(raw: object, field: str, path: Path) -> object:
+def _parse_literal(raw: object, field: str, path: Path) -> Any:
+    """A Python literal or JSON value: whatever the exporter wrote, checked by the caller."""
     if raw is None or raw == "":
         raise _missing(field, path)
     if not isinstance(raw, str):
@@ -123,7 +127,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-class Detector(ABC):
+class Detector(ABC, Generic[OptionsT]):
     """Letterbox -> backend inference -> YOLO decoding, on reused buffers.
 
     Backends implement `infer` (the raw model call) and a `open` factory that does the
@@ -154,11 +158,11 @@ class Detector(ABC):
     def open(
         cls,
         path: Path,
-        options: BackendConfig,
+        options: OptionsT,
         params: DecodeParams,
         overrides: ModelOverrides,
         threads: int | None,
-    ) -> Detector:
+    ) -> Detector[OptionsT]:
         """Load `path` with this backend's `options` into a ready detector; raises
         ModelError for a bad file."""
 
@@ -175,7 +179,7 @@ class Detector(ABC):
         self.decoder = YoloDecoder(self.layout, self.info.num_classes, params)
         return self
 
-    def close(self) -> None:  # noqa: B027 - most runtimes free themselves
+    def close(self) -> None:  # most runtimes free themselves
         """Release runtime resources."""
 
     def __enter__(self) -> Detector:
@@ -185,8 +189,8 @@ class Detector(ABC):
         self.close()
 
 
-def backend_class(name: str) -> type[Detector]:
-    cls: type[Detector] = BACKENDS.plugin_class(name)
+def backend_class(name: str) -> type[Detector[Any]]:
+    cls: type[Detector[Any]] = BACKENDS.plugin_class(name)
     return cls
 
 

@@ -80,6 +80,7 @@ class SerialLane(Lane):
 
     def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
         output = self.detector.infer(ticket.letterbox.tensor)
+        assert ticket.geometry is not None  # set by submit
         return self.detector.decoder(output, ticket.geometry, origin)
 
 
@@ -114,6 +115,8 @@ class OverlappedLane(Lane):
         try:
             if ticket.error is not None:
                 raise ticket.error
+            # set by submit and, without an error, by the inference thread
+            assert ticket.output is not None and ticket.geometry is not None
             return self.detector.decoder(ticket.output, ticket.geometry, origin)
         finally:
             self._free.append(ticket)

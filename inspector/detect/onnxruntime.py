@@ -21,7 +21,7 @@ from inspector.errors import ModelError
 __all__ = ["OnnxRuntimeDetector"]
 
 
-class OnnxRuntimeDetector(Detector):
+class OnnxRuntimeDetector(Detector[OnnxRuntimeConfig]):
     """Runs an ONNX model on the CPU with its input and output bound to fixed buffers."""
 
     backend = "onnxruntime"
@@ -56,13 +56,15 @@ class OnnxRuntimeDetector(Detector):
         overrides: ModelOverrides,
         threads: int | None,
     ) -> OnnxRuntimeDetector:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session_options = ort.SessionOptions()
+        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
-            options.intra_op_num_threads = threads
-        options.log_severity_level = 3
+            session_options.intra_op_num_threads = threads
+        session_options.log_severity_level = 3
         try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(
+                str(path), session_options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # ORT raises its own untyped errors for bad files
             reason = str(exc).splitlines()[0][:160]
             raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None

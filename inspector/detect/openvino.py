@@ -35,7 +35,7 @@ __all__ = ["OpenVinoDetector"]
 # faster but must be validated on the trained model before a line relies on it.
 
 
-class OpenVinoDetector(Detector):
+class OpenVinoDetector(Detector[OpenVinoConfig]):
     backend = "openvino"
 
     def __init__(self, compiled: ov.CompiledModel, info: ModelInfo, params: DecodeParams):
@@ -45,7 +45,7 @@ class OpenVinoDetector(Detector):
         self.request = compiled.create_infer_request()
         # share the letterbox tensor with the request: no copy per frame
         self.request.set_input_tensor(ov.Tensor(self.letterbox.tensor, shared_memory=True))
-        self._bound = self.letterbox.tensor
+        self._bound: np.ndarray | None = self.letterbox.tensor
 
     @classmethod
     def open(

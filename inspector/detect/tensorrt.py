@@ -32,7 +32,7 @@ __all__ = ["TensorRtDetector"]
 _LOGGER = trt.Logger(trt.Logger.WARNING)
 
 
-class TensorRtDetector(Detector):
+class TensorRtDetector(Detector[TensorRtConfig]):
     backend = "tensorrt"
 
     def __init__(self, engine: trt.ICudaEngine, info: ModelInfo, params: DecodeParams):

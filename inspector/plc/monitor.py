@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, TextIO
 
@@ -199,7 +199,7 @@ def watch(
     unit_id: int = 1,
     interval_s: float = 0.2,
     stop: threading.Event | None = None,
-) -> Iterator[MonitorSnapshot | LinkDown]:
+) -> Generator[MonitorSnapshot | LinkDown, None, None]:
     """Snapshots every `interval_s`; a lost link yields LinkDown and reconnects. The first
     connection must succeed (PlcError naming host:port otherwise)."""
     stop = stop or threading.Event()

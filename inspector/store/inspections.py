@@ -89,6 +89,7 @@ class InspectionWriter:
         try:
             with transaction(conn):
                 row_id = conn.execute(_INSERT, row).lastrowid
+                assert row_id is not None  # an INSERT always sets it
                 for hook in self._hooks:
                     hook(conn, record, row_id)
         except Exception as exc:  # a hook's failure too: the station makes it a LOG fault

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import Field
 
@@ -18,9 +18,17 @@ __all__ = [
     "TriggerConfig",
 ]
 
+
+class _Bounds(TypedDict):
+    """`Field` keywords for a number's range (a TypedDict, so `**` unpacking is checked)."""
+
+    ge: float
+    le: float
+
+
 # A deadline shorter than any model's inference would reject every part; longer than a
 # minute is no deadline a line has.
-DEADLINE_MS = {"ge": 10.0, "le": 60_000.0}
+DEADLINE_MS: _Bounds = {"ge": 10.0, "le": 60_000.0}
 
 
 class TriggerConfig(PluginConfig):

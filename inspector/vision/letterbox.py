@@ -79,6 +79,7 @@ class Letterbox:
         """Fill and return the shared input tensor for `frame`, with its geometry."""
         geo = self.geometry(frame.shape[:2])
         scratch = self._scratch
+        assert scratch is not None  # made with the geometry
         w, h = geo.resized_wh
         window = self.tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
         if frame.ndim == 2 or frame.shape[2] == 1:

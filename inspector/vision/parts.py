@@ -51,8 +51,10 @@ class PartFinder:
         start, end = run
         if self.reverse:
             start, end = self.width - end, self.width - start
-        rows = np.flatnonzero(self._mask[:, start:end].any(axis=1))
-        top, bottom = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, self._mask.shape[0])
+        mask = self._mask
+        assert mask is not None  # a run comes from runs(), which fills the mask
+        rows = np.flatnonzero(mask[:, start:end].any(axis=1))
+        top, bottom = (int(rows[0]), int(rows[-1]) + 1) if len(rows) else (0, mask.shape[0])
         m = self.config.margin_px
         x0, y0 = self._origin
         return Region(
@@ -78,13 +80,14 @@ class PartFinder:
         return self._grey
 
     def _column_counts(self, band: np.ndarray) -> np.ndarray:
-        if self._mask is None or self._mask.shape != band.shape:
-            self._mask = np.empty(band.shape, np.uint8)
-            self._counts = np.empty((1, band.shape[1]), np.int32)
+        mask, sums = self._mask, self._counts
+        if mask is None or sums is None or mask.shape != band.shape:
+            mask = self._mask = np.empty(band.shape, np.uint8)
+            sums = self._counts = np.empty((1, band.shape[1]), np.int32)
         mode = cv2.THRESH_BINARY if self.config.polarity == "brighter" else cv2.THRESH_BINARY_INV
-        cv2.threshold(band, self.config.threshold, 1, mode, dst=self._mask)
-        cv2.reduce(self._mask, 0, cv2.REDUCE_SUM, dst=self._counts, dtype=cv2.CV_32S)
-        counts = self._counts[0]
+        cv2.threshold(band, self.config.threshold, 1, mode, dst=mask)
+        cv2.reduce(mask, 0, cv2.REDUCE_SUM, dst=sums, dtype=cv2.CV_32S)
+        counts = sums[0]
         return counts[::-1] if self.reverse else counts
 
 
