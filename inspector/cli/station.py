@@ -108,7 +108,7 @@ def run_command(
     else:
         err_console.print(_run_summary_line(station_config.station.name, summary), highlight=False)
     failed = station.camera_failed
-    raise typer.Exit(_run_exit_code(failed, summary["source"]["problems"]))
+    raise typer.Exit(_run_exit_code(failed, list(station.source_report().problems)))
 
 
 def _run_exit_code(camera_failed: bool, source_problems: list[str]) -> int:
