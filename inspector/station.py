@@ -221,6 +221,22 @@ class _Faults:
         self.log: str | None = None
         self.model_failures = 0  # consecutive
 
+    def latch_model(self, why: str) -> bool:
+        """Latch the MODEL fault; True only for the call that latched it."""
+        with self._lock:
+            if self.model is not None:
+                return False
+            self.model = why
+            return True
+
+    def latch_log(self, why: str) -> bool:
+        """Latch the LOG fault; True only for the call that latched it."""
+        with self._lock:
+            if self.log is not None:
+                return False
+            self.log = why
+            return True
+
     def clear(self) -> tuple[str, ...]:
         with self._lock:
             cleared = tuple(name for name in ("model", "log") if getattr(self, name))
@@ -644,10 +660,8 @@ class Station:
         return self._record(part.event, part.frame, None, no_decision(reason))
 
     def _raise_model_fault(self, why: str) -> None:
-        if self._faults.model is not None:
-            return  # latched already: one event, one log line
-        self._faults.model = why
-        self._announce(EventKind.MODEL_FAULT, Severity.ERROR, f"model fault: {why}")
+        if self._faults.latch_model(why):  # latched already: no second event or log line
+            self._announce(EventKind.MODEL_FAULT, Severity.ERROR, f"model fault: {why}")
 
     def _mark_busy(self, busy: bool) -> None:
         """READY <-> BUSY only; a stopping or faulted station keeps its state."""
@@ -714,8 +728,7 @@ class Station:
         try:
             recorder.commit(record)
         except Exception as exc:
-            if self._faults.log is None:
-                self._faults.log = str(exc)
+            if self._faults.latch_log(str(exc)):
                 self._announce(
                     EventKind.SINK_FAILED, Severity.ERROR, f"log write failed: {exc}", sink="log"
                 )
