@@ -281,28 +281,80 @@ def config_model() -> type[StationConfig]:
 # ---------------------------------------------------------------- loading
 
 
+_PLAIN = {
+    "finite_number": "must be a finite number",
+    "missing": "required",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "int_parsing": "must be a whole number",
+    "int_type": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "model_type": "must be a mapping of keys to values",
+    "model_attributes_type": "must be a mapping of keys to values",
+    "dict_type": "must be a mapping of keys to values",
+    "list_type": "must be a list",
+    "tuple_type": "must be a list",
+    "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false",
+    "string_type": "must be a string",
+    "extra_forbidden": "unknown key (misspelt?)",
+    "union_tag_not_found": "needs a `kind`",
+}
+_BOUNDS = {
+    "less_than_equal": ("le", "must be at most"),
+    "less_than": ("lt", "must be below"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "greater_than": ("gt", "must be above"),
+    "too_long": ("max_length", "must have at most this many entries:"),
+    "string_too_long": ("max_length", "must be at most this many characters:"),
+    "string_too_short": ("min_length", "must be at least this many characters:"),
+}
+
+
+def _number(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _message(error: ErrorDetails) -> str:
+    """Pydantic's message for one error in plain words (no 'Input should be')."""
+    kind, ctx = error["type"], error.get("ctx") or {}
+    if kind in _PLAIN:
+        return _PLAIN[kind]
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        return f"{words} {_number(ctx[key])}"
+    if kind == "union_tag_invalid":
+        return f"unknown kind '{ctx['tag']}' (known: {ctx['expected_tags']})"
+    if kind == "literal_error":
+        expected = ctx["expected"]
+        if expected in ("True", "False"):
+            return f"must be {expected.lower()}"
+        return f"must be one of {expected}" if " or " in expected else f"must be {expected}"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
 def _describe(error: ErrorDetails) -> str:
-    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (misspelt?)"
-    elif error["type"] == "union_tag_invalid":
-        message = f"unknown kind '{error['ctx']['tag']}' (known: {error['ctx']['expected_tags']})"
-    elif error["type"] == "union_tag_not_found":
-        message = "needs a `kind`"
-    return f"{where}: {message}"
+    where = ".".join(str(p) for p in error["loc"])
+    message = _message(error)
+    return f"{where}: {message}" if where else message
 
 
 def parse_config(doc: Any, source: str, base: Path | None = None) -> StationConfig:
     """Validate a parsed document; relative paths resolve against `base` when given."""
+    if doc is None:
+        raise ConfigError(f"{source}: empty (expected a mapping of sections: camera, trigger, ...)")
     if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+        got = _YAML_TYPES.get(type(doc), type(doc).__name__)
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {got}")
     try:
         return config_model().model_validate(doc, context={"base": base})
     except ValidationError as exc:
-        problems = [_describe(e) for e in exc.errors()]
+        problems = [f"{source}: {_describe(e)}" for e in exc.errors()]
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(f"{source}: {problems[0]}{more}", problems) from None
+        raise ConfigError(f"{problems[0]}{more}", problems) from None
+
+
+_YAML_TYPES = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a bool"}
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -343,8 +395,10 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} not valid YAML") from None
+        where = f" line {mark.line + 1}:" if mark else ""
+        problem = getattr(exc, "problem", None)
+        detail = f" ({problem})" if problem else ""
+        raise ConfigError(f"{path}:{where} not valid YAML{detail}") from None
 
 
 def load_config(path: Path) -> StationConfig:

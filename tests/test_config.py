@@ -19,8 +19,8 @@ BASE = {
         ({"camera": {"kind": "opencv", "device": "rtsp://cam/1"}}, None),
         ({"trigger": {"kind": "presence", "roi": {"x": 0, "y": 0, "width": 9, "height": 9}}}, None),
         ({"camera": {"kind": "usb"}}, "camera: unknown kind 'usb'"),
-        ({"camera": {"kind": "folder"}}, "camera.folder.path: Field required"),
-        ({"trigger": {"kind": "interval"}}, "trigger.interval.period_s: Field required"),
+        ({"camera": {"kind": "folder"}}, "camera.folder.path: required"),
+        ({"trigger": {"kind": "interval"}}, "trigger.interval.period_s: required"),
         ({"trigger": {"kind": "interval", "period_s": -1}}, "trigger.interval.period_s"),
         ({"model": {"path": "m.onnx", "treads": 2}}, "model.treads: unknown key"),
         (
@@ -57,7 +57,7 @@ def test_load_resolves_paths_against_the_file(tmp_path: Path):
     ("text", "error"),
     [
         (None, "config file not found"),
-        ("camera: [\n", "line 2 not valid YAML"),
+        ("camera: [\n", "line 2: not valid YAML"),
         ("- 1\n", "expected a mapping"),
     ],
 )

@@ -25,20 +25,40 @@ EXIT_SOURCE_DAMAGED = 4  # the recording had frames that could not be read
 
 
 @config_app.command("check")
-def config_check(file: Annotated[Path, typer.Argument(help="station.yaml to validate.")]) -> None:
-    """Validate a station.yaml; print every problem with its field path."""
+def config_check(
+    file: Annotated[Path, typer.Argument(help="station.yaml to check.")],
+    schema_only: Annotated[
+        bool,
+        typer.Option(
+            "--schema-only", help="Only validate the file; open no model, camera or folder."
+        ),
+    ] = False,
+) -> None:
+    """Check a station.yaml as a start would: validation, then every file and folder it
+    names, the model (opened with its backend, its classes against the judge's) and the
+    ROIs against a recorded camera's first frame. One line per problem, naming the field;
+    exit 2 for config problems, 1 for a model or data problem."""
     from inspector.config import load_config
+    from inspector.configcheck import exit_code, start_problems
     from inspector.errors import ConfigError
 
     try:
         config = load_config(file)
     except ConfigError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[red]{file}:[/] {problem}", highlight=False)
+        for line in exc.problems:
+            err_console.print(line, markup=False, highlight=False)
         raise typer.Exit(exc.exit_code) from None
+    problems = [] if schema_only else start_problems(config)
+    for problem in problems:
+        err_console.print(f"{file}: {problem}", markup=False, highlight=False)
+    if problems:
+        raise typer.Exit(exit_code(problems))
+    checked = "valid (schema only)" if schema_only else "ok"
     console.print(
-        f"{file}: ok (camera {config.camera.kind}, trigger {config.trigger.kind}, "
-        f"model {config.model.path.name} on {config.model.backend})"
+        f"{file}: {checked} (camera {config.camera.kind}, trigger {config.trigger.kind}, "
+        f"model {config.model.path.name} on {config.model.backend.kind})",
+        markup=False,
+        highlight=False,
     )
 
 

@@ -61,12 +61,14 @@ class OnnxRuntimeDetector(Detector[OnnxRuntimeConfig]):
         if threads:
             session_options.intra_op_num_threads = threads
         session_options.log_severity_level = 3
+        if path.is_dir():
+            raise ModelError(f"{path}: is a folder, not an .onnx file")
         try:
             session = ort.InferenceSession(
                 str(path), session_options, providers=["CPUExecutionProvider"]
             )
         except Exception as exc:  # ORT raises its own untyped errors for bad files
-            reason = str(exc).splitlines()[0][:160]
+            reason = str(exc).splitlines()[0].rpartition(" failed:")[2][:160]
             raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from None
         metadata = session.get_modelmeta().custom_metadata_map
         info = ModelInfo.from_metadata(path, file_sha256(path), metadata, overrides)
