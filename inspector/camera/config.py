@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -34,9 +34,9 @@ class FolderCamera(SourceConfig):
 
 class OpenCVCamera(SourceConfig):
     kind: Literal["opencv"] = Field(description="A live camera through OpenCV.")
-    device: int | str = Field(
-        description="Device index (0), RTSP/HTTP URL, or a GStreamer pipeline string."
-    )
+    device: (
+        Annotated[int, Field(ge=0, le=255)] | Annotated[str, Field(min_length=1, max_length=4096)]
+    ) = Field(description="Device index (0), RTSP/HTTP URL, or a GStreamer pipeline string.")
     width: int | None = Field(None, gt=0, le=16384, description="Requested frame width.")
     height: int | None = Field(None, gt=0, le=16384, description="Requested frame height.")
     fps: float | None = Field(None, gt=0, le=1000, description="Requested frame rate.")

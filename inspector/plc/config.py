@@ -32,7 +32,7 @@ class PlcClientConfig(Section):
     poll_interval_s: float = Field(
         0.02, gt=0, le=1.0, description="Seconds between polls of the control block."
     )
-    timeout_s: float = Field(1.0, gt=0, description="Connect and request timeout, seconds.")
+    timeout_s: float = Field(1.0, gt=0, le=60, description="Connect and request timeout, seconds.")
     backoff: Backoff = Field(default_factory=Backoff, description="Reconnect backoff.")
 
     @model_validator(mode="after")
@@ -73,6 +73,7 @@ class PlcConfig(Section):
     plc_heartbeat_timeout_s: float = Field(
         2.0,
         ge=0,
+        le=3600,
         description="ERROR (latched) when PLC_HEARTBEAT has not changed for this long, "
         "once it has been seen changing; 0 disables the watchdog.",
     )
