@@ -8,6 +8,7 @@ descriptors and binds the PLC port itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -55,10 +56,8 @@ def boom_sink() -> Iterator[None]:
 def open_fds() -> list[str]:
     fds = []
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed already
             fds.append(f"{fd} -> {os.readlink(f'/proc/self/fd/{fd}')}")
-        except OSError:
-            pass  # the listing's own descriptor, closed already
     return sorted(fds)
 
 
