@@ -233,5 +233,5 @@ def test_registering_a_config_that_disagrees_is_refused():
 
 
 def test_an_unregistered_kind_is_a_config_error(tmp_path: Path):
-    with pytest.raises(ConfigError, match="sinks.kind: unknown 'test-collect'"):
+    with pytest.raises(ConfigError, match=r"sinks\.kind: unknown 'test-collect'"):
         SINKS.plugin_class("test-collect")
