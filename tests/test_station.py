@@ -235,7 +235,8 @@ def test_overlapped_inference_judges_every_part_as_the_worker_alone_does(tmp_pat
         cfg = config(
             tmp_path / overlap,
             {"kind": "folder", "path": str(folder), "pace": "fast"},
-            {"kind": "line"},
+            # what is compared is the verdicts, not the time: no part may be late
+            {"kind": "line", "deadline_ms": 60_000},
             overlap,
             judge={"min_confidence": 0.05},
         )
