@@ -294,7 +294,7 @@ def test_bad_write_allow_is_refused_at_load(plc, lines):
     doc = STATION | {"plc": {"enabled": True} | plc}
     with pytest.raises(ConfigError) as caught:
         parse_config(doc, "station.yaml")
-    assert caught.value.problems == lines
+    assert caught.value.problems == [f"station.yaml: {line}" for line in lines]
 
 
 def test_write_allow_is_described_and_empty_by_default():
