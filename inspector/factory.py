@@ -29,12 +29,12 @@ from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
 from inspector.store.archive import ImageArchive
-from inspector.store.audit import audit_start
+from inspector.store.audit import AuditEntry, AuditKind, audit_start
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
 from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
-from inspector.types import Frame, StationListener
+from inspector.types import EventKind, Frame, StationListener
 from inspector.vision.config import Roi
 from inspector.vision.parts import PartLocator
 
@@ -114,7 +114,7 @@ def build_station(
         link = _open_plc(config, stack)
         context = OpenContext(config.station.name, config.station.line, detector.info.names, link)
         trigger = open_trigger(config.trigger, context)
-        writer, log_sink = _open_store(config, detector, judge, stack, command)
+        writer, log_sink, changes = _open_store(config, detector, judge, stack, command)
         runners = [SinkRunner(log_sink, config.storage.queue_size, critical=True)]
         runners += [_open_sink(sink_config, context) for sink_config in config.sinks]
         runners += [SinkRunner(sink) for sink in extra_sinks or []]
@@ -122,6 +122,9 @@ def build_station(
             stack.callback(runner.stop)  # closes a sink whose thread never started
         parts = _Opened(detector, judge, source, trigger, runners, link, writer)
         station = _wire(config, parts, max_pending_frames)
+        for change in changes:
+            if change.old_hash or change.new_hash:  # no calibration before or now: no news
+                station.note_change(_CHANGE_EVENTS[change.kind], _change_message(change))
         station_stack = stack.pop_all()
     station.adopt(station_stack)
     return StationParts(station, detector, judge, log_sink, link)
@@ -199,7 +202,7 @@ def _open_store(
     judge: Judge,
     stack: contextlib.ExitStack,
     command: str,
-) -> tuple[InspectionWriter, StoreSink]:
+) -> tuple[InspectionWriter, StoreSink, tuple[AuditEntry, ...]]:
     """The store (migrated forward), the worker's inspection writer, the log thread's
     image and event sink, and one audit row per thing that changed since the last start."""
     storage = config.storage
@@ -210,7 +213,7 @@ def _open_store(
     quota = int(storage.images_quota_mb * 1024 * 1024)
     archive = ImageArchive.open(log_conn, storage.images_dir, quota)
     sink = StoreSink(log_conn, archive, storage.save_pass_fraction, storage.save_failed)
-    audit_start(
+    changes = audit_start(
         writer.connection,
         config.station.name,
         config_hash(config),
@@ -219,7 +222,21 @@ def _open_store(
         None,
         command,
     )
-    return writer, sink
+    return writer, sink, changes
+
+
+# What a change the audit found at start is announced as (calibration: not built yet).
+_CHANGE_EVENTS = {
+    AuditKind.CONFIG: EventKind.CONFIG_CHANGED,
+    AuditKind.MODEL: EventKind.MODEL_CHANGED,
+    AuditKind.THRESHOLD: EventKind.THRESHOLD_CHANGED,
+    AuditKind.CALIBRATION: EventKind.CONFIG_CHANGED,
+}
+
+
+def _change_message(change: AuditEntry) -> str:
+    old = change.old_hash or "none"
+    return f"{change.kind.value} changed since the last start: {old} -> {change.new_hash}"
 
 
 def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:

@@ -316,6 +316,11 @@ class Station:
         """Inspect a part now (a manual trigger); False when the trigger is not running."""
         return self.trigger.fire(part_serial)
 
+    def note_change(self, kind: EventKind, message: str) -> None:
+        """Announce a change of config, model, threshold or calibration (the factory
+        tells what the store's audit found at start)."""
+        self._announce(kind, Severity.INFO, message)
+
     def reset_faults(self) -> None:
         """Clear latched MODEL and LOG faults (the PLC's ERROR_RESET, an operator)."""
         cleared = self._faults.clear()

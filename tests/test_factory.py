@@ -188,3 +188,30 @@ def test_a_station_that_ran_leaves_nothing_behind(tmp_path: Path):
     assert alive_threads() == threads
     assert open_fds() == fds
     assert port_free(port)
+
+
+@pytest.mark.parametrize(
+    ("second_start", "events"),
+    [
+        ({}, []),  # nothing changed: nothing announced
+        ({"judge": {"min_confidence": 0.6}}, ["config_changed", "threshold_changed"]),
+    ],
+)
+def test_changes_since_the_last_start_are_audited_and_announced(
+    tmp_path: Path, second_start: dict, events: list[str]
+):
+    import sqlite3
+
+    doc = base(tmp_path, free_port())
+    for change in ({}, second_start):
+        station = build_station(parse_config(doc | change, "test")).station
+        station.start()
+        station.stop()
+    with contextlib.closing(sqlite3.connect(tmp_path / "log.db")) as conn:
+        announced = conn.execute(
+            "SELECT kind FROM events WHERE kind LIKE '%changed' ORDER BY id"
+        ).fetchall()
+        audited = conn.execute("SELECT count(*) FROM audit").fetchone()[0]
+    first_start = ["config_changed", "model_changed", "threshold_changed"]
+    assert [kind for (kind,) in announced] == first_start + events
+    assert audited == 4 + len(events)  # the first start audits calibration (none) too
