@@ -116,7 +116,9 @@ def darkness_map(path: Path, metadata: dict[str, str], out_channels: int = 1) ->
     (1 - mean of its 16 x 16 pixels), so a dark blob on a light part is a defect."""
     nodes = [
         helper.make_node("ReduceMean", ["images", "axes"], ["grey"], keepdims=1),
-        helper.make_node("AveragePool", ["grey"], ["pooled"], kernel_shape=[16, 16], strides=[16, 16]),
+        helper.make_node(
+            "AveragePool", ["grey"], ["pooled"], kernel_shape=[16, 16], strides=[16, 16]
+        ),
         helper.make_node("Sub", ["one", "pooled"], ["dark"]),
         helper.make_node("Tile", ["dark", "repeats"], ["defect_map"]),
     ]
