@@ -182,3 +182,19 @@ def test_the_imagenet_weights_load_strictly():
     assert float(stem.detach().abs().sum()) > 0  # loaded, not a fresh init of zeros
     fresh = defectmap.build_model("efficientnet-lite0", 64, pretrained=False)
     assert not torch.equal(stem, fresh.backbone.stem[0].weight)
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [([], None), (["--format", "openvino"], "exports to plain ONNX only")],
+)
+def test_export_command_knows_defect_map_weights(tiny_map: Path, tmp_path: Path, extra, error):
+    weights = tmp_path / "map.pt"
+    weights.write_bytes(tiny_map.with_suffix(".pt").read_bytes())
+    result = inspector("export", "--weights", str(weights), *extra, "--note", "again")
+    if error is None:
+        assert result.returncode == 0, result.stderr[-2000:]
+        card = load_card(weights.with_suffix(".onnx"))
+        assert card is not None and (card.task, card.notes) == ("defect-map", ["again"])
+    else:
+        assert result.returncode != 0 and error in result.stderr
