@@ -158,7 +158,8 @@ def file_sha256(path: Path) -> str:
 
 
 class Detector(ABC, Generic[OptionsT]):
-    """Letterbox -> backend inference -> YOLO decoding, on reused buffers.
+    """Letterbox -> backend inference -> decoding (YOLO boxes or a defect map, as the
+    model's metadata `kind` says), on reused buffers.
 
     Backends implement `infer` (the raw model call) and a `open` factory that does the
     I/O (reading the file, creating the runtime session) and calls the constructor.

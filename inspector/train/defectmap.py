@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -502,13 +503,23 @@ def _write_split(run_dir: Path, train: TileSet, val: TileSet | None) -> None:
     (run_dir / "split.json").write_text(json.dumps(doc, indent=1) + "\n")
 
 
+def _check_config(config: DefectMapConfig) -> None:
+    if config.epochs < 1:
+        raise InspectorError("--epochs must be at least 1")
+    if config.imgsz < STRIDE or config.imgsz % STRIDE:
+        raise InspectorError(f"--imgsz must be a multiple of the map's stride {STRIDE}")
+    if config.batch_defective < 1 or config.batch_good < 1:
+        raise InspectorError("--batch must be at least 2 (half defective, half good)")
+
+
 def train_defectmap(config: DefectMapConfig, force: bool = False, log: Log = print) -> Path:
     """A new run in `config.run_dir`; returns it."""
     run_dir = config.run_dir
-    if (run_dir / "weights" / "last.pt").exists() and not force:
-        raise OutputExistsError(f"{run_dir}: run exists (use --force or --resume)")
-    if config.epochs < 1:
-        raise InspectorError("--epochs must be at least 1")
+    if run_dir.exists():
+        if not force:
+            raise OutputExistsError(f"{run_dir}: run folder exists (use --force or --resume)")
+        shutil.rmtree(run_dir)  # no checkpoint or export of the old run left to mistake
+    _check_config(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
     train, val = _prepare(config, log)

@@ -142,10 +142,27 @@ def test_resume_continues_where_the_run_stopped(small_tiles: Path, tmp_path: Pat
 def test_a_run_is_not_overwritten_without_force(small_tiles: Path, tmp_path: Path):
     from inspector.errors import OutputExistsError
 
-    (tmp_path / "r" / "weights").mkdir(parents=True)
-    (tmp_path / "r" / "weights" / "last.pt").write_bytes(b"")
+    (tmp_path / "r").mkdir()
     config = defectmap.DefectMapConfig(data=str(small_tiles), project=str(tmp_path), name="r")
     with pytest.raises(OutputExistsError):
+        defectmap.train_defectmap(config)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"imgsz": 72}, "multiple of the map's stride"),
+        ({"batch_good": 0}, "--batch must be at least 2"),
+    ],
+)
+def test_bad_settings_are_refused(small_tiles: Path, tmp_path: Path, change, error):
+    from inspector.errors import InspectorError
+
+    config = defectmap.DefectMapConfig(
+        data=str(small_tiles), project=str(tmp_path), name="r", **change
+    )
+    with pytest.raises(InspectorError, match=error):
         defectmap.train_defectmap(config)
 
 
@@ -198,3 +215,41 @@ def test_export_command_knows_defect_map_weights(tiny_map: Path, tmp_path: Path,
         assert card is not None and (card.task, card.notes) == ("defect-map", ["again"])
     else:
         assert result.returncode != 0 and error in result.stderr
+
+
+def test_the_station_runs_a_trained_defect_map(tiny_map: Path, tiles, tmp_path: Path):
+    """Real tiles through `build_station`: each verdict is the offline part score
+    (the map's maximum) against the judge's threshold."""
+    from inspector.config import parse_config
+    from inspector.factory import build_station
+    from inspector.types import Verdict
+    from tests.test_station import Collect
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    images = [image for image in tiles[::3] if image.shape == tiles[0].shape] or tiles[:1]
+    for i, image in enumerate(images):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), image)
+    with open_detector(tiny_map, "onnxruntime", DecodeParams(conf=0.001)) as offline:
+        peaks = [float(offline.detect(image).score.max()) for image in images]
+    # some parts on each side; never exactly on a peak (the decode floor is exclusive)
+    threshold = float(np.median(peaks)) + 1e-6
+    cfg = parse_config(
+        {
+            "camera": {"kind": "folder", "path": str(frames), "pace": "fast"},
+            "trigger": {"kind": "line"},
+            "model": {"path": str(tiny_map)},
+            "judge": {"min_confidence": threshold},
+            "storage": {"database": str(tmp_path / "log.db"), "images_dir": str(tmp_path / "i")},
+        },
+        "test",
+    )
+    collect = Collect()
+    station = build_station(cfg, extra_sinks=[collect]).station
+    station.start()
+    try:
+        assert station.wait(60.0), "station did not finish"
+    finally:
+        station.stop()
+    expected = [Verdict.FAIL if p >= threshold else Verdict.PASS for p in peaks]
+    assert [r.verdict for r in collect.records] == expected
