@@ -89,19 +89,18 @@ class Registry(Generic[C]):
         return tuple(plugin.config for plugin in self._plugins.values())
 
     def plugin_class(self, kind: str) -> type[Any]:
-        plugin = self._plugins.get(kind)
-        if plugin is None:
-            known = ", ".join(self._plugins)
-            raise ConfigError(f"{self.field}: unknown '{kind}' (known: {known})")
-        return plugin.load(self.field)
+        return self._plugin(kind).load(self.field)
 
     def default_config(self, kind: str) -> C:
         """The config of `kind` with every option at its default (for --backend NAME)."""
+        return self._plugin(kind).config.model_validate({"kind": kind})
+
+    def _plugin(self, kind: str) -> Plugin[C]:
         plugin = self._plugins.get(kind)
         if plugin is None:
             known = ", ".join(self._plugins)
             raise ConfigError(f"{self.field}: unknown '{kind}' (known: {known})")
-        return plugin.config.model_validate({"kind": kind})
+        return plugin
 
 
 @dataclass(frozen=True)

@@ -262,10 +262,6 @@ class StationHealth:
         return cls(None, None, None, None)
 
     @property
-    def ready(self) -> bool:
-        return self.camera is True and self.model is True and self.log is True
-
-    @property
     def faulted(self) -> bool:
         return False in (self.camera, self.model, self.log)
 
