@@ -75,8 +75,8 @@ def neu_split(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tile_split(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project's magnetic-tile conversion (one 'defect' class, 80/20, seed 0)."""
-    from inspector.data.masks import convert_masks
+    from inspector.data.masks import SplitSpec, convert_masks
 
     dst = tmp_path_factory.mktemp("tiles") / "mt"
-    convert_masks(datasets / "magnetic-tile", dst, val_fraction=0.2, seed=0, single_class="defect")
+    convert_masks(datasets / "magnetic-tile", dst, split=SplitSpec(0.2, 0), single_class="defect")
     return dst / "data.yaml"

@@ -25,16 +25,25 @@ def data_convert_masks(
     single_class: Annotated[
         str | None, typer.Option(help="Merge all defect categories into this one class.")
     ] = None,
+    exclude: Annotated[
+        Path | None,
+        typer.Option(
+            help="Images kept out of both splits (a CSV with a 'source' column, such as "
+            "the demo recording's parts list, or one Category/name.jpg a line)."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing DST.")] = False,
 ) -> None:
-    """Turn image + binary-mask pairs into a YOLO detection dataset."""
-    from inspector.data.masks import convert_masks
+    """Turn image + binary-mask pairs into a YOLO detection dataset.
+
+    With the same --val-fraction, --seed and --exclude, its val split is the one
+    `inspector train --kind defect-map` validates on."""
+    from inspector.data.masks import SplitSpec, convert_masks, read_exclude
 
     report = convert_masks(
         src,
         dst,
-        val_fraction=val_fraction,
-        seed=seed,
+        split=SplitSpec(val_fraction, seed, read_exclude(exclude) if exclude else ()),
         min_area=min_area,
         single_class=single_class,
         force=force,

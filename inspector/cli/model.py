@@ -140,9 +140,9 @@ def _train_defect_map(
     resume: bool,
     force: bool,
 ) -> None:
+    from inspector.data.masks import read_exclude
     from inspector.train.defectmap import (
         DefectMapConfig,
-        read_exclude,
         resume_defectmap,
         train_defectmap,
     )

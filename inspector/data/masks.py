@@ -25,10 +25,13 @@ from inspector.errors import DataError, OutputExistsError
 __all__ = [
     "ConversionReport",
     "MaskPair",
+    "SplitSpec",
     "class_map",
     "convert_masks",
     "find_pairs",
     "mask_to_boxes",
+    "read_exclude",
+    "split_pairs",
     "stratified_split",
 ]
 
@@ -43,6 +46,21 @@ class MaskPair:
     image: Path
     mask: Path
     category: str
+
+    @property
+    def key(self) -> str:
+        """`Category/name.jpg`: how exclude lists and split files name the image."""
+        return f"{self.category}/{self.image.name}"
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How images are dealt into train and val: the share of each category for val,
+    the shuffle's seed, and the images (`Category/name.jpg`) kept out of both."""
+
+    val_fraction: float = 0.2
+    seed: int = 0
+    exclude: tuple[str, ...] = ()
 
 
 @dataclass
@@ -151,28 +169,29 @@ def convert_masks(
     src: Path,
     dst: Path,
     *,
-    val_fraction: float = 0.2,
-    seed: int = 0,
+    split: SplitSpec = SplitSpec(),
     min_area: int = 9,
     single_class: str | None = None,
     force: bool = False,
 ) -> ConversionReport:
     """Write a YOLO dataset (images/, labels/, data.yaml, manifest.csv) at `dst`.
 
-    The dataset is assembled in a temporary sibling folder and moved into place at the
-    end, so an interrupted run never leaves a half-written dataset behind.
+    With the same `split`, the val split is the one `inspector train --kind defect-map`
+    validates on. The dataset is assembled in a temporary sibling folder and moved into
+    place at the end, so an interrupted run never leaves a half-written dataset behind.
     """
     dst = Path(dst).resolve()
     if dst.exists() and any(dst.iterdir()) and not force:
         raise OutputExistsError(f"{dst}: already exists and is not empty (use --force)")
     pairs = find_pairs(Path(src))
     names, class_of = class_map(pairs, single_class)
-    split = stratified_split(pairs, val_fraction, seed)
+    train, val = split_pairs(pairs, split)
+    splits = {"train": train, "val": val}
     dst.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", dir=dst.parent))
     try:
-        report = _write_dataset(staging, split, names, class_of, min_area)
-        _write_data_yaml(staging / "data.yaml", dst, names, split)
+        report = _write_dataset(staging, splits, names, class_of, min_area)
+        _write_data_yaml(staging / "data.yaml", dst, names, splits)
         if dst.exists():
             shutil.rmtree(dst)
         staging.rename(dst)
@@ -255,3 +274,25 @@ def _write_data_yaml(
         "# Written by `inspector data convert-masks`; see manifest.csv for the sources.\n"
         + yaml.safe_dump(doc, sort_keys=False)
     )
+
+
+def read_exclude(path: Path) -> tuple[str, ...]:
+    """Images to keep out of training and validation, as `Category/name.jpg`: a CSV with
+    a `source` column (the demo recording's parts list) or one path a line."""
+    if not path.is_file():
+        raise DataError(f"{path}: exclude list not found")
+    text = path.read_text()
+    first = text.splitlines()[0] if text else ""
+    if "source" in first.split(","):
+        rows = csv.DictReader(text.splitlines())
+        return tuple(sorted({row["source"] for row in rows if row.get("source")}))
+    return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
+
+
+def split_pairs(pairs: list[MaskPair], spec: SplitSpec) -> tuple[list[MaskPair], list[MaskPair]]:
+    """(train, val): the excluded images removed first, then the seeded per-category
+    split, so the split of the rest does not depend on what was excluded's order."""
+    excluded = set(spec.exclude)
+    keep = [p for p in pairs if p.key not in excluded]
+    split = stratified_split(keep, spec.val_fraction, spec.seed)
+    return split["train"], split["val"]

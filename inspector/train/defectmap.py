@@ -13,7 +13,6 @@ inside the exported graph.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import shutil
@@ -26,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspector.data.masks import MaskPair, find_pairs, stratified_split
+from inspector.data.masks import MaskPair, SplitSpec, find_pairs, split_pairs
 from inspector.errors import DataError, InspectorError, ModelError, OutputExistsError
 from inspector.vision.letterbox import Letterbox
 
@@ -45,9 +44,7 @@ __all__ = [
     "DefectMapNet",
     "auroc",
     "build_model",
-    "read_exclude",
     "resume_defectmap",
-    "split_pairs",
     "train_defectmap",
 ]
 
@@ -124,33 +121,6 @@ class DefectMapConfig:
 # ---------------------------------------------------------------- data
 
 
-def read_exclude(path: Path) -> tuple[str, ...]:
-    """Images to keep out of training and validation, as `Category/name.jpg`: a CSV with
-    a `source` column (the demo recording's parts list) or one path a line."""
-    if not path.is_file():
-        raise DataError(f"{path}: exclude list not found")
-    text = path.read_text()
-    first = text.splitlines()[0] if text else ""
-    if "source" in first.split(","):
-        rows = csv.DictReader(text.splitlines())
-        return tuple(sorted({row["source"] for row in rows if row.get("source")}))
-    return tuple(sorted({line.strip() for line in text.splitlines() if line.strip()}))
-
-
-def _key(pair: MaskPair) -> str:
-    return f"{pair.category}/{pair.image.name}"
-
-
-def split_pairs(
-    pairs: list[MaskPair], val_fraction: float, seed: int, exclude: Sequence[str] = ()
-) -> tuple[list[MaskPair], list[MaskPair]]:
-    """(train, val): the excluded images removed first, then the seeded per-category
-    split, so the split of the rest does not depend on what was excluded's order."""
-    keep = [p for p in pairs if _key(p) not in set(exclude)]
-    split = stratified_split(keep, val_fraction, seed)
-    return split["train"], split["val"]
-
-
 @dataclass
 class TileSet:
     """Letterboxed images (uint8, N x 3 x S x S, exactly the runtime's tensor x 255),
@@ -188,7 +158,7 @@ def load_tiles(pairs: Sequence[MaskPair], imgsz: int) -> TileSet:
         masks[i, 0, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w] = small > 127
         valid[i, 0, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w] = 1
     labels = masks.reshape(n, -1).max(axis=1).astype(np.float32)
-    return TileSet(images, masks, valid, labels, [_key(p) for p in pairs])
+    return TileSet(images, masks, valid, labels, [p.key for p in pairs])
 
 
 class BalancedBatches:
@@ -486,7 +456,8 @@ def _run(
 def _prepare(config: DefectMapConfig, log: Log) -> tuple[TileSet, TileSet | None]:
     torch.set_num_threads(config.threads)
     pairs = find_pairs(Path(config.data))
-    train_pairs, val_pairs = split_pairs(pairs, config.val_fraction, config.seed, config.exclude)
+    spec = SplitSpec(config.val_fraction, config.seed, tuple(config.exclude))
+    train_pairs, val_pairs = split_pairs(pairs, spec)
     log(
         f"images: {len(pairs)}, excluded {len(pairs) - len(train_pairs) - len(val_pairs)}, "
         f"train {len(train_pairs)}, val {len(val_pairs)}"

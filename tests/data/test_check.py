@@ -1,12 +1,12 @@
 from pathlib import Path
 
 from inspector.data.check import check_dataset
-from inspector.data.masks import convert_masks
+from inspector.data.masks import SplitSpec, convert_masks
 from inspector.data.split import split_dataset
 
 
 def test_check_counts_a_converted_dataset(small_tiles: Path, tmp_path: Path):
-    convert_masks(small_tiles, tmp_path / "ds", val_fraction=0.5, seed=0)
+    convert_masks(small_tiles, tmp_path / "ds", split=SplitSpec(0.5, 0))
     report = check_dataset(tmp_path / "ds" / "data.yaml")
     assert not report.problems
     total = sum(s.images for s in report.splits.values())
@@ -15,7 +15,7 @@ def test_check_counts_a_converted_dataset(small_tiles: Path, tmp_path: Path):
 
 
 def test_check_collects_every_broken_label(small_tiles: Path, tmp_path: Path):
-    convert_masks(small_tiles, tmp_path / "ds", val_fraction=0.5, seed=0)
+    convert_masks(small_tiles, tmp_path / "ds", split=SplitSpec(0.5, 0))
     labels = sorted((tmp_path / "ds" / "labels" / "val").glob("*.txt"))
     labels[0].write_text("7 0.5 0.5 0.1 0.1\n")
     labels[1].write_text("0 0.5 0.5 0.1\n")

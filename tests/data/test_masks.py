@@ -1,3 +1,4 @@
+import csv
 from pathlib import Path
 
 import cv2
@@ -5,8 +6,11 @@ import numpy as np
 import pytest
 import yaml
 
-from inspector.data.masks import convert_masks, mask_to_boxes
+from inspector.data import masks
+from inspector.data.masks import SplitSpec, convert_masks, find_pairs, mask_to_boxes
 from inspector.errors import DataError, OutputExistsError
+
+DEMO_PARTS = Path(__file__).resolve().parents[2] / "models/magnetic-tile/demo/conveyor.parts.csv"
 
 
 def blank(h=40, w=60):
@@ -61,7 +65,7 @@ def labels_of(dst: Path) -> dict[str, list[str]]:
 
 
 def test_convert_masks_layout_and_split(synthetic: Path, tmp_path: Path):
-    report = convert_masks(synthetic, tmp_path / "out", val_fraction=0.2, seed=1)
+    report = convert_masks(synthetic, tmp_path / "out", split=SplitSpec(0.2, 1))
     assert report.names == ("crack", "hole")
     assert report.images == {"train": 16, "val": 4}  # 2 free + 1 crack + 1 hole in val
     assert report.defective == {"train": 8, "val": 2}
@@ -76,9 +80,9 @@ def test_convert_masks_layout_and_split(synthetic: Path, tmp_path: Path):
 
 
 def test_convert_masks_is_seeded(synthetic: Path, tmp_path: Path):
-    convert_masks(synthetic, tmp_path / "a", seed=3)
-    convert_masks(synthetic, tmp_path / "b", seed=3)
-    convert_masks(synthetic, tmp_path / "c", seed=4)
+    convert_masks(synthetic, tmp_path / "a", split=SplitSpec(seed=3))
+    convert_masks(synthetic, tmp_path / "b", split=SplitSpec(seed=3))
+    convert_masks(synthetic, tmp_path / "c", split=SplitSpec(seed=4))
     val = {d: sorted(p.name for p in (tmp_path / d / "images" / "val").iterdir()) for d in "abc"}
     assert val["a"] == val["b"]
     assert val["a"] != val["c"]
@@ -86,7 +90,7 @@ def test_convert_masks_is_seeded(synthetic: Path, tmp_path: Path):
 
 @pytest.mark.parametrize(("fraction", "train", "val"), [(0.0, 20, 0), (1.0, 0, 20)])
 def test_convert_masks_extreme_fractions(synthetic: Path, tmp_path: Path, fraction, train, val):
-    report = convert_masks(synthetic, tmp_path / "out", val_fraction=fraction)
+    report = convert_masks(synthetic, tmp_path / "out", split=SplitSpec(fraction))
     assert report.images == {"train": train, "val": val}
     doc = yaml.safe_load((tmp_path / "out" / "data.yaml").read_text())
     assert (tmp_path / "out" / doc["train"]).is_dir()
@@ -102,7 +106,7 @@ def test_refuses_to_overwrite_without_force(synthetic: Path, tmp_path: Path):
     convert_masks(synthetic, tmp_path / "out")
     with pytest.raises(OutputExistsError, match="use --force"):
         convert_masks(synthetic, tmp_path / "out")
-    convert_masks(synthetic, tmp_path / "out", force=True, val_fraction=1.0)
+    convert_masks(synthetic, tmp_path / "out", force=True, split=SplitSpec(1.0))
     assert not any((tmp_path / "out" / "images" / "train").iterdir())
 
 
@@ -137,7 +141,37 @@ def test_missing_mask(tmp_path: Path):
 
 
 def test_real_tiles(small_tiles: Path, tmp_path: Path):
-    report = convert_masks(small_tiles, tmp_path / "out", val_fraction=0.5, seed=0)
+    report = convert_masks(small_tiles, tmp_path / "out", split=SplitSpec(0.5, 0))
     assert report.names == ("blowhole", "crack")
     assert report.images == {"train": 9, "val": 9}
     assert report.defective["train"] + report.defective["val"] == 12
+
+
+def test_the_split_is_seeded_and_keeps_the_demo_parts_out(datasets: Path):
+    exclude = masks.read_exclude(DEMO_PARTS)
+    assert len(exclude) == 60
+    pairs = find_pairs(datasets / "magnetic-tile")
+    first = masks.split_pairs(pairs, SplitSpec(0.2, 0, exclude))
+    again = masks.split_pairs(pairs, SplitSpec(0.2, 0, exclude))
+    other = masks.split_pairs(pairs, SplitSpec(0.2, 1, exclude))
+    names = [{p.key for p in side} for side in first]
+    assert first == again and first != other
+    assert not names[0] & names[1]
+    assert not (names[0] | names[1]) & set(exclude)
+    assert len(names[0]) + len(names[1]) == len(pairs) - 60
+
+
+def test_convert_masks_makes_the_trainers_split(small_tiles: Path, tmp_path: Path):
+    pairs = find_pairs(small_tiles)
+    exclude = (pairs[0].key, pairs[-1].key)
+    train, val = masks.split_pairs(pairs, SplitSpec(0.3, 0, exclude))
+    convert_masks(small_tiles, tmp_path / "ds", split=SplitSpec(0.3, 0, exclude))
+    with (tmp_path / "ds" / "manifest.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    written = {
+        split: {Path(r["source"]).resolve() for r in rows if r["split"] == split}
+        for split in ("train", "val")
+    }
+    assert written["train"] == {p.image.resolve() for p in train}
+    assert written["val"] == {p.image.resolve() for p in val}
+    assert len(rows) == len(pairs) - 2

@@ -166,20 +166,6 @@ def test_bad_settings_are_refused(small_tiles: Path, tmp_path: Path, change, err
         defectmap.train_defectmap(config)
 
 
-def test_the_split_is_seeded_and_keeps_the_demo_parts_out(datasets: Path):
-    exclude = defectmap.read_exclude(DEMO_PARTS)
-    assert len(exclude) == 60
-    pairs = find_pairs(datasets / "magnetic-tile")
-    first = defectmap.split_pairs(pairs, 0.2, 0, exclude)
-    again = defectmap.split_pairs(pairs, 0.2, 0, exclude)
-    other = defectmap.split_pairs(pairs, 0.2, 1, exclude)
-    names = [{f"{p.category}/{p.image.name}" for p in side} for side in first]
-    assert first == again and first != other
-    assert not names[0] & names[1]
-    assert not (names[0] | names[1]) & set(exclude)
-    assert len(names[0]) + len(names[1]) == len(pairs) - 60
-
-
 @pytest.mark.parametrize(
     ("scores", "labels", "expected"),
     [
