@@ -78,7 +78,7 @@ def test_figures_are_consistent(report: dict):
     assert (interleaved["blocks"], interleaved["block_parts"]) == (2, 5)
     for key in ("raw_ms", "pipeline_detect_ms"):
         assert 0 < interleaved[key]["p50"] <= interleaved[key]["p99"] <= interleaved[key]["max"]
-    assert report["imgsz"] == [320, 320]
+    assert report["imgsz"] == [224, 224]
 
 
 def test_auto_keeps_inference_in_line_where_it_uses_every_core(report: dict):
@@ -125,7 +125,7 @@ def test_plc_leg_matches_every_cycle_and_earns_every_pass(report: dict):
     [
         (["--video", "missing.mp4"], "missing.mp4: video not found"),
         (["--model", "missing.onnx"], "missing.onnx: model file not found"),
-        (["--imgsz", "256"], "input is (320, 320) but metadata says (256, 256)"),
+        (["--imgsz", "256"], "input is (224, 224) but metadata says (256, 256)"),
         (["--rounds", "0"], "bench: rounds must be >= 1, got 0"),
         (["--block-parts", "1"], "bench: block_parts must be >= 2, got 1"),
         (["--rounds", "6"], "bench: raw_iterations must be at least 2 per round (12), got 6"),

@@ -32,18 +32,27 @@ def data_convert_masks(
             "the demo recording's parts list, or one Category/name.jpg a line)."
         ),
     ] = None,
+    only: Annotated[
+        Path | None,
+        typer.Option(help="Only these images (a list like --exclude's), e.g. to score them."),
+    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing DST.")] = False,
 ) -> None:
     """Turn image + binary-mask pairs into a YOLO detection dataset.
 
     With the same --val-fraction, --seed and --exclude, its val split is the one
     `inspector train --kind defect-map` validates on."""
-    from inspector.data.masks import SplitSpec, convert_masks, read_exclude
+    from inspector.data.masks import SplitSpec, convert_masks, read_image_list
 
     report = convert_masks(
         src,
         dst,
-        split=SplitSpec(val_fraction, seed, read_exclude(exclude) if exclude else ()),
+        split=SplitSpec(
+            val_fraction,
+            seed,
+            exclude=read_image_list(exclude) if exclude else (),
+            only=read_image_list(only) if only else (),
+        ),
         min_area=min_area,
         single_class=single_class,
         force=force,

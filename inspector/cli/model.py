@@ -140,7 +140,7 @@ def _train_defect_map(
     resume: bool,
     force: bool,
 ) -> None:
-    from inspector.data.masks import read_exclude
+    from inspector.data.masks import read_image_list
     from inspector.train.defectmap import (
         DefectMapConfig,
         resume_defectmap,
@@ -165,7 +165,7 @@ def _train_defect_map(
         threads=threads,
         seed=seed,
         val_fraction=val_fraction,
-        exclude=read_exclude(exclude) if exclude else (),
+        exclude=read_image_list(exclude) if exclude else (),
     )
     train_defectmap(config, force=force, log=log)
 
@@ -278,17 +278,16 @@ def eval_command(
 
 
 def _print_eval(doc: dict) -> None:
-    console.print(
-        f"[bold]{doc['model']}[/] via {doc['backend']} on {doc['split']} ({doc['images']} "
-        f"images): mAP50 {doc['map50']:.3f}  mAP50-95 {doc['map50_95']:.3f}  "
-        f"P {doc['precision']:.3f}  R {doc['recall']:.3f}"
+    head = (
+        f"[bold]{doc['model']}[/] via {doc['backend']} on {doc['split']} ({doc['images']} images)"
     )
-    table = Table()
-    for column in ("class", "instances", "AP50", "AP50-95"):
-        table.add_column(column, justify="left" if column == "class" else "right")
-    for name, row in doc["per_class"].items():
-        table.add_row(name, str(row["instances"]), f"{row['ap50']:.3f}", f"{row['ap50_95']:.3f}")
-    console.print(table)
+    if "part_auroc" in doc:
+        head += f": part AUROC {doc['part_auroc']:.4f}"
+    console.print(head)
+    if "map50" in doc:
+        _print_box_metrics(doc)
+    else:
+        console.print(f"box metrics do not apply to a {doc['kind']} model")
     if "threshold" in doc:
         console.print(
             f"parts: threshold {doc['threshold']:.4f}  escape {doc['escape_rate']:.1%} "
@@ -305,6 +304,19 @@ def _print_eval(doc: dict) -> None:
             f"{cv['false_reject_rate']:.1%} ({_interval(cv['false_reject_rate_ci95'])}), "
             f"thresholds {cv['thresholds']}"
         )
+
+
+def _print_box_metrics(doc: dict) -> None:
+    console.print(
+        f"mAP50 {doc['map50']:.3f}  mAP50-95 {doc['map50_95']:.3f}  "
+        f"P {doc['precision']:.3f}  R {doc['recall']:.3f}"
+    )
+    table = Table()
+    for column in ("class", "instances", "AP50", "AP50-95"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for name, row in doc["per_class"].items():
+        table.add_row(name, str(row["instances"]), f"{row['ap50']:.3f}", f"{row['ap50_95']:.3f}")
+    console.print(table)
 
 
 def _interval(bounds: list[float]) -> str:

@@ -30,7 +30,7 @@ __all__ = [
     "convert_masks",
     "find_pairs",
     "mask_to_boxes",
-    "read_exclude",
+    "read_image_list",
     "split_pairs",
     "stratified_split",
 ]
@@ -56,11 +56,13 @@ class MaskPair:
 @dataclass(frozen=True)
 class SplitSpec:
     """How images are dealt into train and val: the share of each category for val,
-    the shuffle's seed, and the images (`Category/name.jpg`) kept out of both."""
+    the shuffle's seed, the images (`Category/name.jpg`) kept out of both, and, when
+    `only` names any, the images kept (all others left out)."""
 
     val_fraction: float = 0.2
     seed: int = 0
     exclude: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
 
 
 @dataclass
@@ -276,11 +278,11 @@ def _write_data_yaml(
     )
 
 
-def read_exclude(path: Path) -> tuple[str, ...]:
-    """Images to keep out of training and validation, as `Category/name.jpg`: a CSV with
-    a `source` column (the demo recording's parts list) or one path a line."""
+def read_image_list(path: Path) -> tuple[str, ...]:
+    """Images as `Category/name.jpg`, for --exclude or --only: a CSV with a `source`
+    column (the demo recording's parts list) or one path a line."""
     if not path.is_file():
-        raise DataError(f"{path}: exclude list not found")
+        raise DataError(f"{path}: image list not found")
     text = path.read_text()
     first = text.splitlines()[0] if text else ""
     if "source" in first.split(","):
@@ -292,7 +294,11 @@ def read_exclude(path: Path) -> tuple[str, ...]:
 def split_pairs(pairs: list[MaskPair], spec: SplitSpec) -> tuple[list[MaskPair], list[MaskPair]]:
     """(train, val): the excluded images removed first, then the seeded per-category
     split, so the split of the rest does not depend on what was excluded's order."""
-    excluded = set(spec.exclude)
-    keep = [p for p in pairs if p.key not in excluded]
+    excluded, only = set(spec.exclude), set(spec.only)
+    unknown = sorted((excluded | only) - {p.key for p in pairs})
+    if unknown:
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise DataError(f"image list names images not in the data: {', '.join(unknown[:3])}{more}")
+    keep = [p for p in pairs if p.key not in excluded and (not only or p.key in only)]
     split = stratified_split(keep, spec.val_fraction, spec.seed)
     return split["train"], split["val"]

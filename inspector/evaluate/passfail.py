@@ -16,6 +16,7 @@ from inspector.errors import InspectorError
 
 __all__ = [
     "OperatingPoint",
+    "auroc",
     "choose_threshold",
     "cross_validate_threshold",
     "operating_point",
@@ -137,3 +138,27 @@ def _stratified_folds(defective: np.ndarray, folds: int, seed: int) -> np.ndarra
         order = rng.permutation(group)
         fold_of[order] = np.arange(len(order)) % folds
     return fold_of
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN when one class
+    is absent."""
+    pos, neg = scores[labels > 0], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return float("nan")
+    ranks = _average_ranks(np.concatenate([pos, neg]))
+    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), np.float64)
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,19 +12,26 @@ import numpy as np
 
 from inspector.data.yolo import DatasetSpec, label_path_for, read_labels
 from inspector.detect.base import Detector
+from inspector.detect.defectmap import DEFECT_MAP_KIND
 from inspector.errors import DataError
 from inspector.evaluate.metrics import DetectionStats
-from inspector.evaluate.passfail import OperatingPoint
+from inspector.evaluate.passfail import OperatingPoint, auroc
 
 __all__ = ["EvalReport", "evaluate"]
 
 
 @dataclass
 class EvalReport:
-    """Dataset-level metrics plus each part's max score, for pass/fail analysis."""
+    """Dataset-level metrics plus each part's max score, for pass/fail analysis.
+
+    A defect map's boxes are its regions above the threshold, not boxes it was trained
+    to place, so box metrics (`metrics`, `per_class`) are left empty for it; the part
+    AUROC (how well the part score ranks defective above good parts, threshold-free)
+    applies to every kind."""
 
     backend: str
     model: str
+    kind: str
     split: str
     images: int
     metrics: dict[str, float]
@@ -31,14 +39,26 @@ class EvalReport:
     part_score: np.ndarray
     defective: np.ndarray
 
+    @property
+    def part_auroc(self) -> float:
+        return auroc(self.part_score, self.defective)
+
+    def summary(self) -> dict[str, Any]:
+        """What the card records of this evaluation (and the JSON's head)."""
+        doc: dict[str, Any] = {"split": self.split, "images": self.images}
+        if not math.isnan(self.part_auroc):
+            doc["part_auroc"] = round(self.part_auroc, 5)
+        if self.kind != DEFECT_MAP_KIND:
+            doc |= {k: round(v, 5) for k, v in self.metrics.items()}
+            doc["per_class"] = self.per_class
+        return doc
+
     def as_json(self, point: OperatingPoint | None = None) -> dict[str, Any]:
         doc: dict[str, Any] = {
             "model": self.model,
             "backend": self.backend,
-            "split": self.split,
-            "images": self.images,
-            **{k: round(v, 5) for k, v in self.metrics.items()},
-            "per_class": self.per_class,
+            "kind": self.kind,
+            **self.summary(),
         }
         if point is not None:
             doc |= {
@@ -89,6 +109,7 @@ def evaluate(
     return EvalReport(
         backend=detector.backend,
         model=str(detector.info.path),
+        kind=detector.info.kind,
         split=split,
         images=len(images),
         metrics=summary,

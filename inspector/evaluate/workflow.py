@@ -95,13 +95,7 @@ def _record(
     card = load_card(options.model)
     if card is None:
         raise InspectorError(f"{options.model}: no model card to update (export writes one)")
-    card.metrics[f"deployed_{report.backend}"] = {
-        "data": str(options.data),
-        "split": report.split,
-        "images": report.images,
-        **{k: round(v, 5) for k, v in report.metrics.items()},
-        "per_class": report.per_class,
-    }
+    card.metrics[f"deployed_{report.backend}"] = {"data": str(options.data), **report.summary()}
     if point is not None:
         card.pass_fail = PassFail(
             threshold=point.threshold,  # unrounded: rounding could cross a part score

@@ -27,6 +27,8 @@ import numpy as np
 
 from inspector.data.masks import MaskPair, SplitSpec, find_pairs, split_pairs
 from inspector.errors import DataError, InspectorError, ModelError, OutputExistsError
+from inspector.evaluate.passfail import auroc
+from inspector.versions import machine_description
 from inspector.vision.letterbox import Letterbox
 
 try:
@@ -42,7 +44,6 @@ __all__ = [
     "BACKBONES",
     "DefectMapConfig",
     "DefectMapNet",
-    "auroc",
     "build_model",
     "resume_defectmap",
     "train_defectmap",
@@ -318,30 +319,6 @@ def defect_map_loss(logits: torch.Tensor, masks: torch.Tensor, pos_weight: float
     return cells + image
 
 
-def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); NaN when one class
-    is absent."""
-    pos, neg = scores[labels > 0], scores[labels == 0]
-    if len(pos) == 0 or len(neg) == 0:
-        return float("nan")
-    ranks = _average_ranks(np.concatenate([pos, neg]))
-    return float((ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
-
-
-def _average_ranks(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), np.float64)
-    sorted_values = values[order]
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
-            end += 1
-        ranks[order[start : end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
-
-
 @torch.no_grad()
 def image_scores(model: nn.Module, tiles: TileSet, batch: int = 32) -> np.ndarray:
     """The part score of each tile: the maximum of its probability map."""
@@ -361,6 +338,7 @@ class _State:
     epoch: int = 0  # epochs done
     best_auroc: float = -1.0
     history: list[dict[str, float]] = field(default_factory=list)
+    machines: list[str] = field(default_factory=list)  # every machine that trained it
 
 
 def _steps(config: DefectMapConfig, n_train: int) -> int:
@@ -394,6 +372,7 @@ def _checkpoint(state: _State, config: DefectMapConfig, weights: Path, improved:
         "epoch": state.epoch,
         "val_auroc": state.history[-1].get("val_auroc") if state.history else None,
         "history": state.history,
+        "machines": state.machines,
     }
     _save(
         {
@@ -435,6 +414,9 @@ def _run(
     weights = config.run_dir / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     steps = _steps(config, len(train))
+    machine = f"{machine_description()}, CPU, {config.threads} torch threads"
+    if machine not in state.machines:
+        state.machines.append(machine)
     batches = BalancedBatches(train.labels, config.batch_defective, config.batch_good, config.seed)
     while state.epoch < config.epochs:
         started = time.monotonic()
@@ -515,6 +497,7 @@ def resume_defectmap(run_dir: Path, log: Log = print) -> Path:
     state.epoch = int(ckpt["epoch"])
     state.best_auroc = float(ckpt["best_auroc"])
     state.history = list(ckpt["history"])
+    state.machines = list(ckpt.get("machines") or [])
     log(f"resuming {run_dir} at epoch {state.epoch}/{config.epochs}")
     return _run(config, state, train, val, log)
 

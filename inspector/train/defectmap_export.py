@@ -132,6 +132,7 @@ def build_card(
         "augmentation": "flips, 90-degree rotations, brightness jitter",
         "seed": config.seed,
         "seconds": round(sum(float(r.get("seconds", 0.0)) for r in history), 1),
+        "machines": list(ckpt.get("machines") or ["not recorded in the weights"]),
     }
     metrics: dict[str, Any] = {}
     if ckpt.get("val_auroc") is not None:

@@ -148,7 +148,7 @@ def test_real_tiles(small_tiles: Path, tmp_path: Path):
 
 
 def test_the_split_is_seeded_and_keeps_the_demo_parts_out(datasets: Path):
-    exclude = masks.read_exclude(DEMO_PARTS)
+    exclude = masks.read_image_list(DEMO_PARTS)
     assert len(exclude) == 60
     pairs = find_pairs(datasets / "magnetic-tile")
     first = masks.split_pairs(pairs, SplitSpec(0.2, 0, exclude))
@@ -175,3 +175,32 @@ def test_convert_masks_makes_the_trainers_split(small_tiles: Path, tmp_path: Pat
     assert written["train"] == {p.image.resolve() for p in train}
     assert written["val"] == {p.image.resolve() for p in val}
     assert len(rows) == len(pairs) - 2
+
+
+@pytest.mark.parametrize(
+    ("exclude", "only", "kept", "error"),
+    [
+        ((), (), 18, None),
+        ((0, 1), (), 16, None),
+        ((), (0, 5, 17), 3, None),
+        ((0,), (0, 5), 1, None),
+        (("MT_Free/nope.jpg",), (), None, "images not in the data: MT_Free/nope.jpg"),
+        (
+            (),
+            ("a/1.jpg", "a/2.jpg", "a/3.jpg", "a/4.jpg"),
+            None,
+            "a/1.jpg, a/2.jpg, a/3.jpg and 1 more",
+        ),
+    ],
+)
+def test_split_exclude_and_only(small_tiles: Path, exclude, only, kept, error):
+    pairs = sorted(find_pairs(small_tiles), key=lambda p: p.key)
+    names = [[pairs[i].key if isinstance(i, int) else i for i in side] for side in (exclude, only)]
+    spec = SplitSpec(0.5, 0, tuple(names[0]), tuple(names[1]))
+    if error:
+        with pytest.raises(DataError, match=error):
+            masks.split_pairs(pairs, spec)
+        return
+    train, val = masks.split_pairs(pairs, spec)
+    assert len(train) + len(val) == kept
+    assert not {p.key for p in train + val} & set(names[0])

