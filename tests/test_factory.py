@@ -215,3 +215,25 @@ def test_changes_since_the_last_start_are_audited_and_announced(
     first_start = ["config_changed", "model_changed", "threshold_changed"]
     assert [kind for (kind,) in announced] == first_start + events
     assert audited == 4 + len(events)  # the first start audits calibration (none) too
+
+
+@pytest.mark.parametrize(
+    ("model", "judge", "expected"),
+    [
+        ("magnetic-tile", {}, "card"),
+        ("magnetic-tile", {"min_confidence": 0.5}, 0.5),
+    ],
+)
+def test_the_judge_rejects_at_the_cards_threshold(tmp_path: Path, model, judge, expected):
+    from inspector.factory import open_model
+    from inspector.modelcard import load_card
+
+    path = shipped_model(model)
+    card = load_card(path)
+    assert card is not None and card.pass_fail is not None
+    threshold = card.pass_fail.threshold if expected == "card" else expected
+    doc = base(tmp_path, free_port()) | {"model": {"path": str(path)}, "judge": judge}
+    detector, judged = open_model(parse_config(doc, "test"))
+    detector.close()
+    assert judged.default_confidence == pytest.approx(threshold)
+    assert judged.min_conf.tolist() == pytest.approx([threshold] * len(card.classes))
