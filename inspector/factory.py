@@ -32,6 +32,7 @@ from inspector.store.archive import ImageArchive
 from inspector.store.audit import AuditEntry, AuditKind, audit_start
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
+from inspector.store.link import StoreLink
 from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
 from inspector.types import EventKind, Frame, StationListener
@@ -112,22 +113,30 @@ def build_station(
         stack.callback(source.close)
         check_rois(config, source.frame_shape)
         link = _open_plc(config, stack)
-        context = OpenContext(config.station.name, config.station.line, detector.info.names, link)
+        store, changes = _open_store(config, detector, judge, stack, command)
+        context = OpenContext(
+            config.station.name, config.station.line, detector.info.names, link, store
+        )
         trigger = open_trigger(config.trigger, context)
-        writer, log_sink, changes = _open_store(config, detector, judge, stack, command)
-        runners = [SinkRunner(log_sink, config.storage.queue_size, critical=True)]
-        runners += [_open_sink(sink_config, context) for sink_config in config.sinks]
-        runners += [SinkRunner(sink) for sink in extra_sinks or []]
-        for runner in runners:
-            stack.callback(runner.stop)  # closes a sink whose thread never started
-        parts = _Opened(detector, judge, source, trigger, runners, link, writer)
+        runners = [_run(SinkRunner(store.events, config.storage.queue_size, critical=True), stack)]
+        for sink_config in config.sinks:
+            runners.append(_run(_open_sink(sink_config, context), stack))
+        runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
+        parts = _Opened(detector, judge, source, trigger, runners, link, store.writer)
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
                 station.note_change(_CHANGE_EVENTS[change.kind], _change_message(change))
         station_stack = stack.pop_all()
     station.adopt(station_stack)
-    return StationParts(station, detector, judge, log_sink, link)
+    return StationParts(station, detector, judge, store.events, link)
+
+
+def _run(runner: SinkRunner, stack: contextlib.ExitStack) -> SinkRunner:
+    """A runner that the stack stops (closing a sink whose thread never started) as
+    soon as it exists, so a later sink that fails to open leaves none open."""
+    stack.callback(runner.stop)
+    return runner
 
 
 @dataclass(frozen=True)
@@ -202,7 +211,7 @@ def _open_store(
     judge: Judge,
     stack: contextlib.ExitStack,
     command: str,
-) -> tuple[InspectionWriter, StoreSink, tuple[AuditEntry, ...]]:
+) -> tuple[StoreLink, tuple[AuditEntry, ...]]:
     """The store (migrated forward), the worker's inspection writer, the log thread's
     image and event sink, and one audit row per thing that changed since the last start."""
     storage = config.storage
@@ -222,7 +231,7 @@ def _open_store(
         None,
         command,
     )
-    return writer, sink, changes
+    return StoreLink(store, writer, sink), changes
 
 
 # What a change the audit found at start is announced as (calibration: not built yet).

@@ -275,6 +275,8 @@ class Station:
         self._stopping = threading.Event()
         self._overruns_announced = (0, 0.0)  # count and time of the last OVERRUN event
         self._sinks_healthy = {runner.sink.name: True for runner in sinks}
+        for runner in sinks:
+            runner.sink.bind(self._announce)
         self._lane = open_lane(pipeline.detector, self.options.overlap)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
@@ -355,7 +357,9 @@ class Station:
     def health(self) -> StationHealth:
         camera = _CAMERA_HEALTH[self.capture.state]
         critical_ok = all(runner.healthy for runner in self.sinks if runner.critical)
-        others_ok = all(runner.healthy for runner in self.sinks if not runner.critical)
+        others_ok = all(
+            runner.healthy and runner.sink.healthy for runner in self.sinks if not runner.critical
+        )
         return StationHealth(
             camera=camera,
             model=self._faults.model is None,
@@ -445,9 +449,10 @@ class Station:
             self._announce(EventKind.STATE, severity, f"{new.value}: {reason}", previous=old.value)
 
     def _announce(
-        self, kind: EventKind, severity: Severity, message: str, **detail: str | int
+        self, kind: EventKind, severity: Severity, message: str, **detail: str | int | float
     ) -> None:
-        """One event to every listener and event-taking sink, and one log line."""
+        """One event to every listener and event-taking sink, and one log line. Any
+        thread may call it (sinks announce through it: a lost broker, dropped messages)."""
         event = StationEvent(
             kind, severity, message, time.time(), self._state, MappingProxyType(detail)
         )
