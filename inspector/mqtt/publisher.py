@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import re
 import select
 import socket
 import threading
@@ -48,6 +49,7 @@ __all__ = ["Broker", "LinkState", "Publisher", "PublisherOptions", "StatusFormat
 
 log = logging.getLogger(__name__)
 
+_TLS_ALERT = re.compile(r"\[SSL: ([A-Z0-9_]+)\]")
 MAINTAIN_S = 1.0  # outbox bounds are checked this often
 DROP_EVENT_S = 10.0  # drops are announced at most this often (with their count)
 SUSPECT_LOSSES = 2  # connections lost with no ack before the oldest is sent alone
@@ -66,6 +68,7 @@ class Broker:
     host: str
     port: int
     keepalive_s: int
+    tls: bool = False
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}"
@@ -116,7 +119,7 @@ class Publisher:
         self.announce: Announce = _log_only
         self.stats = PublisherStats()
         self.state = LinkState.DOWN
-        self._station_state: StationState | None = None
+        self._station_state = StationState.STARTING  # the sink starts with the station
         self._status_due = False
         self._in_flight: dict[int, OutboxRow] = {}  # mid -> row, in send order
         self._cursor = 0  # id of the newest row handed to paho on this connection
@@ -246,13 +249,13 @@ class Publisher:
     def _io(self, timeout: float) -> None:
         sock = self._client.socket()
         if sock is None:
-            self._lost = self._lost or "connection closed"
+            self._lost = self._lost or self._lost_words("closed")
             return
         wants_write = [sock] if self._client.want_write() else []
         try:
             readable, writable, _ = select.select([sock, self._wake_r], wants_write, [], timeout)
         except (OSError, ValueError):  # the socket closed under us
-            self._lost = self._lost or "connection closed"
+            self._lost = self._lost or self._lost_words("closed")
             return
         if self._wake_r in readable:
             with contextlib.suppress(BlockingIOError):
@@ -266,13 +269,25 @@ class Publisher:
         for step in steps:
             rc = step()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                self._lost = self._lost or f"connection lost ({self._lost_words(rc)})"
+                self._lost = self._lost or self._lost_words(mqtt.error_string(rc))
                 return
 
-    def _lost_words(self, rc: MQTTErrorCode) -> str:
-        words = self._socket_error or mqtt.error_string(rc)
+    def _lost_words(self, fallback: str) -> str:
+        """Why the connection dropped: a TLS alert from the broker (it did not accept
+        our certificate) in words, else paho's last error line, else `fallback`."""
+        detail = self._socket_error or fallback
+        alert = _TLS_ALERT.search(detail)
+        if alert is not None:
+            return f"TLS: the broker ended the connection ({alert[1].replace('_', ' ').lower()})"
+        if self.state is LinkState.CONNECTING and self._broker.tls:
+            # the alert does not always arrive before the socket closes
+            return (
+                "TLS: the broker ended the connection before accepting it (does it want a "
+                f"client certificate, or another one?): {detail}"
+            )
+        words = f"connection lost ({detail})"
         if self.state is LinkState.CONNECTING:
-            words += "; before the broker accepted the connection"
+            words += " before the broker accepted it"
         return words
 
     def _check_connack(self) -> None:
@@ -310,12 +325,14 @@ class Publisher:
         self._link_problem(why)
 
     def _link_problem(self, why: str) -> None:
-        """Announce a problem once; the same problem on the next attempts stays quiet."""
+        """Announce an outage once: its first reason, then only a refusal (wrong
+        credentials, a certificate) that differs from what was said, never the same
+        refused connection on every attempt."""
         self.state = LinkState.DOWN
-        if why == self._problem:
+        refused = "refused the connection" in why or why.startswith("TLS")
+        if why == self._problem or (self._problem is not None and not refused):
             return
         self._problem = why
-        refused = "refused the connection" in why or why.startswith("TLS")
         self.announce(
             EventKind.LINK_DOWN,
             Severity.ERROR if refused else Severity.WARNING,
@@ -458,7 +475,7 @@ class Publisher:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, properties: Any
     ) -> None:
         if self.state is not LinkState.DOWN and not self._stop.is_set():
-            self._lost = self._lost or f"connection lost ({reason.getName()})"
+            self._lost = self._lost or self._lost_words(reason.getName())
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, properties: Any

@@ -66,7 +66,7 @@ class MqttSink(Sink):
         writer = OutboxWriter(builder, topics)
         link.writer.add_hook(writer.add_result)
         link.events.add_event_hook(writer.add_event)
-        broker = Broker(config.host, config.port, config.keepalive_s)
+        broker = Broker(config.host, config.port, config.keepalive_s, config.tls is not None)
         publisher = Publisher(client, Outbox(conn), broker, topics.status, status, _options(config))
         return cls(publisher)
 

@@ -17,8 +17,10 @@ wires the MQTT sink beside the store sink as the station does.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
+import logging
 import os
 import shutil
 import signal
@@ -46,7 +48,15 @@ from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
 from inspector.store.link import StoreLink
 from inspector.store.sink import StoreSink
-from inspector.types import EventKind, Inspection, Severity, StationEvent, StationState, Verdict
+from inspector.types import (
+    Detections,
+    EventKind,
+    Inspection,
+    Severity,
+    StationEvent,
+    StationState,
+    Verdict,
+)
 from tests.sinks.records import CLASS_NAMES, make_inspection
 
 __all__ = [
@@ -58,12 +68,19 @@ __all__ = [
     "free_port",
     "make_certificates",
     "mosquitto_binary",
+    "password_file",
     "validate",
     "wait_for",
 ]
 
 LINE, STATION = "line-1", "station-1"
 BASE = f"inspector/{LINE}/{STATION}"
+STATION_LOG = logging.getLogger("inspector.station")
+LEVELS = {
+    Severity.INFO: logging.INFO,
+    Severity.WARNING: logging.WARNING,
+    Severity.ERROR: logging.ERROR,
+}
 VALIDATORS = {
     name: jsonschema.Draft202012Validator(load_schema(name))
     for name in ("result", "event", "status")
@@ -243,25 +260,42 @@ class Certificates:
     other_ca: Path  # a CA that signed nothing the broker or the station has
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+def _openssl(command: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *command.split()], cwd=cwd, check=True, capture_output=True)
 
 
 def _signed(folder: Path, name: str, subject: str, ca: str, extensions: str = "") -> None:
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
-             "-out", f"{name}.csr", "-subj", subject, cwd=folder)  # fmt: skip
-    extra = ["-extfile", "ext.cnf"] if extensions else []
+    """A key and a certificate for `subject` (one word: no spaces), signed by `ca`."""
+    _openssl(
+        f"req -newkey rsa:2048 -nodes -keyout {name}.key -out {name}.csr -subj {subject}", folder
+    )
+    extra = ""
     if extensions:
         (folder / "ext.cnf").write_text(extensions)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey", f"{ca}.key",
-             "-CAcreateserial", "-out", f"{name}.crt", "-days", "2", *extra, cwd=folder)  # fmt: skip
+        extra = " -extfile ext.cnf"
+    _openssl(
+        f"x509 -req -in {name}.csr -CA {ca}.crt -CAkey {ca}.key -CAcreateserial "
+        f"-out {name}.crt -days 2{extra}",
+        folder,
+    )
+
+
+def password_file(folder: Path, user: str, password: str) -> Path:
+    """A Mosquitto password file (hashed by mosquitto_passwd) with one user."""
+    path = folder / "passwords"
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(path), user, password], check=True)
+    return path
 
 
 def make_certificates(folder: Path) -> Certificates:
     folder.mkdir(parents=True, exist_ok=True)
     for ca in ("ca", "other-ca"):
-        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{ca}.key",
-                 "-out", f"{ca}.crt", "-days", "2", "-subj", f"/CN=test {ca}", cwd=folder)  # fmt: skip
+        _openssl(
+            f"req -x509 -newkey rsa:2048 -nodes -keyout {ca}.key -out {ca}.crt -days 2 "
+            f"-subj /CN=test-{ca}",
+            folder,
+        )
     _signed(folder, "server", "/CN=127.0.0.1", "ca", "subjectAltName=IP:127.0.0.1\n")
     _signed(folder, "client", "/CN=station-1", "ca")
     return Certificates(
@@ -310,15 +344,22 @@ class Rig:
     ) -> None:
         state = StationState.READY
         event = StationEvent(kind, severity, message, time.time(), state, MappingProxyType(detail))
+        STATION_LOG.log(LEVELS[severity], "station %s", message)  # as Station._announce
         with self._lock:
             self.events.append(event)
         for runner in self.runners:
             runner.submit_event(event)
 
-    def part(self, verdict: Verdict = Verdict.PASS) -> Inspection:
-        """One part, committed (with its outbox row) and handed to the sinks."""
+    def part(
+        self, verdict: Verdict = Verdict.PASS, defects: Detections | None = None
+    ) -> Inspection:
+        """One part, committed (with its outbox row) and handed to the sinks; `defects`
+        replaces a FAIL's two."""
         self.seq += 1
         record = make_inspection(self.seq, verdict)
+        if defects is not None:
+            judgement = dataclasses.replace(record.judgement, defects=defects)
+            record = dataclasses.replace(record, detections=defects, judgement=judgement)
         self.writer.commit(record)
         for runner in self.runners:
             runner.submit(record)

@@ -4,7 +4,6 @@ never waits for any of it."""
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -47,8 +46,19 @@ def test_results_events_and_status_arrive_valid_and_in_order(brokers, subscriber
     check_sequence(results, len(verdicts))
     assert [doc["verdict"] for doc in results] == [v.value for v in verdicts]
     fail = results[1]
-    assert fail["defects"][0] == {"class": "crack", "class_id": 0, "score": 0.9, "box": [10, 20, 30, 40]}
-    assert fail["latency_ms"] == {"total": 14.0, "capture": 2.0, "queue": 1.0, "detect": 10.0, "judge": 1.0}
+    assert fail["defects"][0] == {
+        "class": "crack",
+        "class_id": 0,
+        "score": 0.9,
+        "box": [10, 20, 30, 40],
+    }
+    assert fail["latency_ms"] == {
+        "total": 14.0,
+        "capture": 2.0,
+        "queue": 1.0,
+        "detect": 10.0,
+        "judge": 1.0,
+    }
     assert fail["part_serial"] == "SN00002" and fail["calibration_id"] is None
     assert {m.topic for m in subscriber.on("result")} == {f"{BASE}/result"}
 
@@ -57,7 +67,7 @@ def test_results_events_and_status_arrive_valid_and_in_order(brokers, subscriber
     assert {doc["status"] for doc in subscriber.docs("status")} == {"online"}
     wait_for(lambda: len(subscriber.docs("event")) >= 2, 5, "the events")
     kinds = [doc["kind"] for doc in subscriber.docs("event")]
-    assert kinds[:2] == ["state", "link_up"]
+    assert set(kinds) == {"state", "link_up"}
     wait_for(lambda: rig.outbox_rows() == 0, 5, "every acknowledged row deleted")
 
 
@@ -105,4 +115,3 @@ def test_a_broker_outage_during_200_parts_loses_nothing(brokers, subscribers, ri
     assert len(rig.announced(EventKind.LINK_DOWN)) == 1
     assert len(rig.announced(EventKind.LINK_UP)) == 2
     wait_for(lambda: rig.outbox_rows() == 0, 5, "an empty outbox")
-
