@@ -14,7 +14,16 @@ from inspector.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 from tests.store.helpers import copy_v1_store, read_table
 
 # sqlite_sequence: SQLite's own, for the outbox's AUTOINCREMENT
-TABLES = {"inspections", "audit", "events", "images", "outbox", "outbox_streams", "meta", "sqlite_sequence"}
+TABLES = {
+    "inspections",
+    "audit",
+    "events",
+    "images",
+    "outbox",
+    "outbox_streams",
+    "meta",
+    "sqlite_sequence",
+}
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
