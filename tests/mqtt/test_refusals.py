@@ -74,7 +74,7 @@ TLS_CASES = [
     (
         "no client certificate",
         {"tls": {"ca_file": "ca.crt"}},
-        "TLS: the broker ended the connection (tlsv13 alert certificate required)",
+        "TLS: the broker ended the connection",  # with the alert, when it arrives first
     ),
     ("wrong password", {"password_env": "WRONG_PASSWORD"}, "refused the connection: "),
 ]
