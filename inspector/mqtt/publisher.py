@@ -193,8 +193,16 @@ class Publisher:
                 elif self.state is LinkState.UP and self._acks_this_connection:
                     delays = self.options.backoff.delays()  # a working link: start afresh
             self._say_offline()
-        except Exception:  # a bug here must not take the station down: say so, stop
-            log.exception("mqtt publisher failed; results stay in the outbox")
+        except Exception as exc:  # a bug here must not take the station down: say so, stop
+            log.exception("mqtt publisher failed")
+            self.state = LinkState.DOWN  # healthy no more: the station's health shows it
+            self.announce(
+                EventKind.LINK_DOWN,
+                Severity.ERROR,
+                f"mqtt: the publisher stopped ({exc!r}); results stay in the outbox "
+                "until the station restarts",
+                sink="mqtt",
+            )
 
     def _finished(self) -> bool:
         if not self._stop.is_set():
