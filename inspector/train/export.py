@@ -15,7 +15,13 @@ from inspector.modelcard import ModelCard, card_path_for, save_card
 from inspector.train.offline import import_ultralytics
 from inspector.versions import runtime_versions
 
-__all__ = ["FORMATS", "ExportRequest", "export_model", "is_defectmap_weights"]
+__all__ = [
+    "FORMATS",
+    "ExportRequest",
+    "checkpoint_kind",
+    "export_model",
+    "is_defectmap_weights",
+]
 
 # format -> how Ultralytics names the output beside the weights
 FORMATS: dict[str, str] = {"onnx": ".onnx", "openvino": "_openvino_model", "engine": ".engine"}
@@ -74,8 +80,9 @@ def _require_tensorrt() -> None:
 
 def export_model(request: ExportRequest) -> tuple[Path, Path]:
     """Export and write the card; returns (model path, card path)."""
-    if is_defectmap_weights(request.weights):
-        return _export_defectmap(request)
+    kind = checkpoint_kind(request.weights)
+    if kind is not None:
+        return _export_own(request, kind)
     target = _check_request(request)
     if target.is_dir():
         shutil.rmtree(target)
@@ -100,25 +107,38 @@ def export_model(request: ExportRequest) -> tuple[Path, Path]:
     return target, save_card(card, target)
 
 
-def is_defectmap_weights(weights: Path) -> bool:
-    """Whether `weights` is an `inspector train --kind defect-map` checkpoint (its run
-    config names a backbone), not Ultralytics weights."""
+def checkpoint_kind(weights: Path) -> str | None:
+    """'defect-map' or 'fcos' for a checkpoint of inspector's own trainers (its run
+    config names a backbone), None for anything else (Ultralytics weights)."""
     if not weights.is_file():
-        return False
+        return None
     import torch
 
     try:
         ckpt = torch.load(weights, map_location="cpu", weights_only=False)
     except Exception:  # not ours to judge here: Ultralytics says what is wrong with it
-        return False
-    return isinstance(ckpt, dict) and "backbone" in (ckpt.get("config") or {})
+        return None
+    if not isinstance(ckpt, dict) or "backbone" not in (ckpt.get("config") or {}):
+        return None
+    return "fcos" if ckpt.get("kind") == "fcos" else "defect-map"
 
 
-def _export_defectmap(request: ExportRequest) -> tuple[Path, Path]:
+def is_defectmap_weights(weights: Path) -> bool:
+    """Whether `weights` is an `inspector train --kind defect-map` checkpoint."""
+    return checkpoint_kind(weights) == "defect-map"
+
+
+def _export_own(request: ExportRequest, kind: str) -> tuple[Path, Path]:
     if request.format != "onnx" or request.half or request.int8 or request.end2end:
         raise InspectorError(
-            "a defect-map model exports to plain ONNX only (OpenVINO reads the .onnx directly)"
+            f"a {kind} model exports to plain ONNX only (OpenVINO reads the .onnx directly)"
         )
+    if request.imgsz is not None:
+        raise InspectorError(f"a {kind} model exports at its training size; drop --imgsz")
+    if kind == "fcos":
+        from inspector.train.fcos_export import export_fcos
+
+        return export_fcos(request.weights, force=request.force, notes=request.notes)
     from inspector.train.defectmap_export import export_defectmap
 
     return export_defectmap(request.weights, force=request.force, notes=request.notes)
