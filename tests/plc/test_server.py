@@ -180,7 +180,7 @@ def test_plc_never_acknowledges(line):
 @pytest.mark.parametrize(
     ("address", "words", "triggers"),
     [
-        (32, [0xFFE0], 0),  # every undefined CONTROL bit
+        (32, [0xFFC0], 0),  # every undefined CONTROL bit
         (32, [0x8000, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF], 0),
         (38, [0xDEAD] * 10, 0),  # the reserved PLC words
         (32, [0xFFFF] * 16, 1),  # the defined bits in there still trigger
