@@ -20,6 +20,7 @@ from inspector.cli.log import log_app
 from inspector.cli.model import model_app
 from inspector.cli.plc import plc_app
 from inspector.cli.richhelp import hide_flag_types
+from inspector.cli.spc import spc_app
 from inspector.cli.station import config_app, station_app
 from inspector.errors import InspectorError
 
@@ -40,6 +41,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 app.add_typer(log_app, name="log")
 app.add_typer(plc_app, name="plc")
+app.add_typer(spc_app, name="spc")
 
 
 def _print_version(value: bool) -> None:
