@@ -47,6 +47,7 @@ from inspector.types import (
     Detections,
     EventKind,
     Frame,
+    ImageHealth,
     Inspection,
     Judgement,
     Region,
@@ -112,6 +113,8 @@ class Pipeline:
     recorder: Recorder | None = None
     hot_sinks: tuple[HotSink, ...] = ()
     locate: Callable[[np.ndarray], Region | None] | None = None  # for region-less triggers
+    # image figures for SPC, measured while the model infers (None: nobody watches them)
+    measure: Callable[[np.ndarray], ImageHealth] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ class _Part:
     region: Region | None = None
     ticket: Ticket | None = None
     t_detect: float = float("nan")
+    health: ImageHealth | None = None
 
     @property
     def image(self) -> np.ndarray:
@@ -315,6 +319,13 @@ class Station:
     def fire(self, part_serial: str | None = None) -> bool:
         """Inspect a part now (a manual trigger); False when the trigger is not running."""
         return self.trigger.fire(part_serial)
+
+    def announce(
+        self, kind: EventKind, severity: Severity, message: str, **detail: str | int | float
+    ) -> None:
+        """Announce what a component noticed (SPC alarms) to every listener and sink,
+        as the station's own events are; safe from any thread, never blocks."""
+        self._announce(kind, severity, message, **detail)
 
     def note_change(self, kind: EventKind, message: str) -> None:
         """Announce a change of config, model, threshold or calibration (the factory
@@ -445,7 +456,7 @@ class Station:
             self._announce(EventKind.STATE, severity, f"{new.value}: {reason}", previous=old.value)
 
     def _announce(
-        self, kind: EventKind, severity: Severity, message: str, **detail: str | int
+        self, kind: EventKind, severity: Severity, message: str, **detail: str | int | float
     ) -> None:
         """One event to every listener and event-taking sink, and one log line."""
         event = StationEvent(
@@ -604,6 +615,19 @@ class Station:
         part.region = region
         part.t_detect = time.monotonic()
         part.ticket = self._lane.submit(part.image)
+        part.health = self._measure(part.image)
+
+    def _measure(self, image: np.ndarray) -> ImageHealth | None:
+        """The image's SPC figures, after the model has its input (an overlapped lane
+        infers meanwhile); a failure costs the figures, never the part."""
+        measure = self.pipeline.measure
+        if measure is None:
+            return None
+        try:
+            return measure(image)
+        except Exception as exc:
+            log.debug("image health not measured: %r", exc)
+            return None
 
     def _finish(self, part: _Part) -> None:
         """Judge and publish one part, and hand its frame back."""
@@ -642,6 +666,7 @@ class Station:
             detect=(part.t_detect, t_detected),
             region=region,
             t_judged=t_judged,
+            health=part.health,
         )
         return record, part.image
 
@@ -686,6 +711,7 @@ class Station:
         detect: tuple[float, float] = (float("nan"), float("nan")),
         region: Region | None = None,
         t_judged: float | None = None,
+        health: ImageHealth | None = None,
     ) -> Inspection:
         capture = frame.t_capture if frame is not None else float("nan")
         judged = time.monotonic() if t_judged is None else t_judged
@@ -706,6 +732,7 @@ class Station:
             calibration_id=identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
             region=region,
+            image_health=health,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from inspector.errors import DataError
 from inspector.store.db import transaction
 from inspector.types import Detections, Inspection
@@ -20,11 +22,12 @@ __all__ = [
     "ROW_COLUMNS",
     "CommitHook",
     "InspectionWriter",
+    "class_counts",
     "database_file",
     "inspection_row",
 ]
 
-# Every column but `id`, in table order (version 2).
+# Every column but `id`, in table order (version 4).
 INSPECTION_COLUMNS: tuple[str, ...] = (
     "seq",
     "trigger_id",
@@ -51,6 +54,9 @@ INSPECTION_COLUMNS: tuple[str, ...] = (
     "image_path",
     "run_id",
     "queue_ms",
+    "defect_classes",
+    "brightness",
+    "focus",
 )
 
 # What the worker writes: everything but the image, which the store sink attaches later.
@@ -112,6 +118,7 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
     """The table row of one record, keyed by column name (`ROW_COLUMNS`, in order)."""
     defects = record.judgement.defects
     times = record.times
+    health = record.image_health
     return {
         "seq": record.seq,
         "trigger_id": record.trigger_id,
@@ -140,6 +147,11 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
         "run_id": record.run_id,
         # Frame to detection start: how long the part waited for the worker.
         "queue_ms": _finite(times.ms("capture", "detect_start")),
+        # What SPC counts per class and watches per image, so that it can rebuild any
+        # subgroup from the log after a crash.
+        "defect_classes": json.dumps(class_counts(defects, class_names)),
+        "brightness": health.brightness if health else None,
+        "focus": health.focus if health else None,
     }
 
 
@@ -148,10 +160,21 @@ def _iso_time(wall_time: float) -> str:
     return datetime.fromtimestamp(wall_time).astimezone().isoformat(timespec="milliseconds")
 
 
+def _class_name(class_id: int, class_names: Sequence[str]) -> str:
+    """An id the names lack still shows, as '#id'."""
+    return class_names[class_id] if 0 <= class_id < len(class_names) else f"#{class_id}"
+
+
 def _class_list(defects: Detections, class_names: Sequence[str]) -> list[str]:
-    """Distinct defect class names, sorted; an id the names lack still shows as '#id'."""
-    ids = {int(i) for i in defects.class_id}
-    return sorted({class_names[i] if 0 <= i < len(class_names) else f"#{i}" for i in ids})
+    """Distinct defect class names, sorted."""
+    return sorted({_class_name(int(i), class_names) for i in defects.class_id})
+
+
+def class_counts(defects: Detections, class_names: Sequence[str]) -> dict[str, int]:
+    """Defects per class name, sorted by name; only classes present."""
+    ids, counts = np.unique(defects.class_id, return_counts=True)
+    named = {_class_name(int(i), class_names): int(n) for i, n in zip(ids, counts, strict=True)}
+    return dict(sorted(named.items()))
 
 
 def _detection_list(detections: Detections) -> list[dict[str, Any]]:

@@ -148,6 +148,102 @@ def _inside(path: Path, folder: Path) -> bool:
     return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
+# ---------------------------------------------------------------- version 4
+
+# SPC (inspector/spc/store.py). A subgroup is N consecutive decided parts of the log;
+# each monitor adds one point per subgroup, in the subgroup's own transaction, so a
+# crash leaves a subgroup whole or absent. The parts' own figures (defects per class,
+# image health) go into their inspection rows, so any subgroup can be rebuilt from the
+# log alone.
+_V4 = (
+    "ALTER TABLE inspections ADD COLUMN defect_classes TEXT",
+    "ALTER TABLE inspections ADD COLUMN brightness REAL",
+    "ALTER TABLE inspections ADD COLUMN focus REAL",
+    """
+CREATE TABLE spc_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
+    """
+CREATE TABLE spc_subgroups (
+    id          INTEGER PRIMARY KEY,
+    first_row   INTEGER NOT NULL,
+    last_row    INTEGER NOT NULL,
+    parts       INTEGER NOT NULL,
+    wall_time   REAL    NOT NULL
+)""",
+    """
+CREATE TABLE spc_limits (
+    id             INTEGER PRIMARY KEY,
+    monitor        TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    chart          TEXT    NOT NULL,
+    center         REAL    NOT NULL,
+    sigma          REAL,
+    phase1_points  INTEGER NOT NULL,
+    first_subgroup INTEGER,
+    last_subgroup  INTEGER,
+    source         TEXT    NOT NULL CHECK (source IN ('phase1', 'baseline', 'standard')),
+    settings       TEXT    NOT NULL,
+    command        TEXT    NOT NULL,
+    wall_time      REAL    NOT NULL,
+    UNIQUE (monitor, version)
+)""",
+    """
+CREATE TABLE spc_points (
+    id              INTEGER PRIMARY KEY,
+    subgroup_id     INTEGER NOT NULL REFERENCES spc_subgroups (id),
+    monitor         TEXT    NOT NULL,
+    limits_version  INTEGER,
+    count           REAL,
+    size            REAL,
+    value           REAL,
+    statistic       REAL,
+    lower_statistic REAL,
+    center          REAL,
+    ucl             REAL,
+    lcl             REAL,
+    z               REAL,
+    mr              REAL,
+    mr_ucl          REAL,
+    UNIQUE (monitor, subgroup_id)
+)""",
+    """
+CREATE TABLE spc_alarms (
+    id          INTEGER PRIMARY KEY,
+    monitor     TEXT    NOT NULL,
+    subgroup_id INTEGER NOT NULL REFERENCES spc_subgroups (id),
+    rule        TEXT    NOT NULL,
+    bit         INTEGER NOT NULL,
+    points      TEXT    NOT NULL,
+    statistic   REAL,
+    wall_time   REAL    NOT NULL,
+    acked_at    REAL,
+    acked_by    TEXT,
+    note        TEXT
+)""",
+    "CREATE INDEX spc_alarms_open ON spc_alarms (acked_at)",
+    # SQLite cannot widen a CHECK in place: the audit table is rebuilt with the new kind.
+    """
+CREATE TABLE audit_v4 (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL
+              CHECK (kind IN ('config', 'model', 'threshold', 'calibration', 'spc_limits')),
+    subject   TEXT NOT NULL,
+    old_hash  TEXT,
+    new_hash  TEXT,
+    command   TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "INSERT INTO audit_v4 SELECT id, wall_time, kind, subject, old_hash, new_hash, command, "
+    "detail FROM audit",
+    "DROP TABLE audit",
+    "ALTER TABLE audit_v4 RENAME TO audit",
+    "CREATE INDEX audit_kind_subject ON audit (kind, subject, id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections: one row per part", _V1),
     Migration(
@@ -156,7 +252,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V2,
         _import_archived_images,
     ),
-    # 3: the MQTT outbox; 4: SPC points and frozen limits (see the module docstring).
+    Migration(
+        4,
+        "SPC: subgroups, points, frozen limits, alarms; defect classes and image health "
+        "per part; audit kind spc_limits",
+        _V4,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -14,6 +14,8 @@ from inspector.store.schema import MIGRATIONS, SCHEMA_VERSION, Migration
 from tests.store.helpers import copy_v1_store, read_table
 
 V2_TABLES = {"inspections", "audit", "events", "images"}
+SPC_TABLES = {"spc_state", "spc_subgroups", "spc_limits", "spc_points", "spc_alarms"}
+TABLES = V2_TABLES | SPC_TABLES
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
@@ -21,8 +23,10 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def test_migrations_are_numbered_one_by_one():
-    assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 2
+    # 3 is the MQTT outbox's, built on its own branch: once both are merged, 1..4 in a row
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions)) and set(versions) - {3} == set(range(1, 5)) - {3}
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 4
     assert all(m.summary and "\n" not in m.summary for m in MIGRATIONS)
 
 
@@ -34,7 +38,7 @@ def test_a_new_store_is_wal_versioned_and_has_every_table(tmp_path: Path):
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
         assert schema_version(conn) == SCHEMA_VERSION
-        assert tables(conn) == V2_TABLES
+        assert tables(conn) == TABLES
         indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='index'")}
         assert {"inspections_wall_time", "inspections_verdict", "inspections_run_seq"} <= indexes
 
@@ -68,8 +72,8 @@ def test_a_log_written_by_the_v1_release_is_upgraded_in_place(tmp_path: Path):
     assert [r["seq"] for r in before] == [1, 2, 3, 4]
 
     with open_store(db) as store:
-        assert (store.previous_version, store.version) == (1, 2)
-        assert tables(store.connect()) == V2_TABLES
+        assert (store.previous_version, store.version) == (1, SCHEMA_VERSION)
+        assert tables(store.connect()) == TABLES
 
     after = read_table(db, "inspections")
     for old, new in zip(before, after, strict=True):
@@ -109,8 +113,8 @@ def _import_then_fail(conn: sqlite3.Connection, context) -> None:
     raise OSError("disk went away")
 
 
-BROKEN_3 = Migration(
-    3,
+BROKEN_NEXT = Migration(
+    SCHEMA_VERSION + 1,
     "notes (fails in its step)",
     (
         "CREATE TABLE inspections_note (text TEXT)",
@@ -124,7 +128,12 @@ BROKEN_2 = Migration(2, "v2, failing after its import", MIGRATIONS[1].statements
 @pytest.mark.parametrize(
     ("start", "migrations", "left_at", "message"),
     [
-        ("new", (*MIGRATIONS, BROKEN_3), 2, "migration to version 3 (notes (fails in its step))"),
+        (
+            "new",
+            (*MIGRATIONS, BROKEN_NEXT),
+            SCHEMA_VERSION,
+            f"migration to version {SCHEMA_VERSION + 1} (notes (fails in its step))",
+        ),
         ("v1", (MIGRATIONS[0], BROKEN_2), 1, "migration to version 2"),
     ],
 )
@@ -196,7 +205,10 @@ def _write_future_store(path: Path) -> None:
         (_write_random, "not an SQLite database"),
         (_write_other_sqlite, "an SQLite database, but not an inspector store"),
         (_write_versioned_other_sqlite, "an SQLite database, but not an inspector store"),
-        (_write_future_store, "schema version 7; this inspector reads up to 2: upgrade inspector"),
+        (
+            _write_future_store,
+            f"schema version 7; this inspector reads up to {SCHEMA_VERSION}: upgrade inspector",
+        ),
     ],
 )
 @pytest.mark.parametrize("opener", [open_store, open_readonly])

@@ -16,6 +16,7 @@ import pytest
 
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
+from inspector.store.schema import SCHEMA_VERSION
 from inspector.types import Verdict
 from tests.sinks.records import CLASS_NAMES, make_inspection
 from tests.store.helpers import copy_v1_store, read_table, write_log
@@ -197,11 +198,13 @@ def test_migrate_upgrades_an_old_log_once(tmp_path: Path):
     db = copy_v1_store(tmp_path)
     first = inspector("log", "migrate", "--db", str(db))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == f"{db}: schema version 1 -> 2"
+    assert first.stdout.strip() == f"{db}: schema version 1 -> {SCHEMA_VERSION}"
     assert len(read_table(db, "images")) == 1  # images/ beside the log, as by default
     again = inspector("log", "migrate", cwd=tmp_path)  # found as ./inspections.db
     assert again.returncode == 0, again.stderr
-    assert again.stdout.strip() == "inspections.db: schema version 2, already current"
+    assert (
+        again.stdout.strip() == f"inspections.db: schema version {SCHEMA_VERSION}, already current"
+    )
 
 
 def read_lines(stream, count: int, timeout_s: float = 60.0) -> list[str]:
