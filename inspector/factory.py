@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +28,8 @@ from inspector.registry import OpenContext
 from inspector.sinks.base import Sink, SinkRunner
 from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
+from inspector.spc.health import measure_image
+from inspector.spc.monitor import SpcEngine, SpcSink, monitor_specs
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
 from inspector.store.archive import ImageArchive
 from inspector.store.audit import AuditEntry, AuditKind, audit_start
@@ -115,12 +118,14 @@ def build_station(
         context = OpenContext(config.station.name, config.station.line, detector.info.names, link)
         trigger = open_trigger(config.trigger, context)
         writer, log_sink, changes = _open_store(config, detector, judge, stack, command)
+        spc = _open_spc(config, log_sink.database, detector.info.names, command)
         runners = [SinkRunner(log_sink, config.storage.queue_size, critical=True)]
+        runners += [SinkRunner(spc)] if spc else []
         runners += [_open_sink(sink_config, context) for sink_config in config.sinks]
         runners += [SinkRunner(sink) for sink in extra_sinks or []]
         for runner in runners:
             stack.callback(runner.stop)  # closes a sink whose thread never started
-        parts = _Opened(detector, judge, source, trigger, runners, link, writer)
+        parts = _Opened(detector, judge, source, trigger, runners, link, writer, spc)
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
@@ -141,6 +146,7 @@ class _Opened:
     runners: list[SinkRunner]
     link: PlcLink | None
     writer: InspectionWriter
+    spc: SpcSink | None = None
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -172,6 +178,7 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
             recorder=parts.writer,
             hot_sinks=(link.result_sink,) if link else (),
             locate=locate,
+            measure=measure_image if parts.spc and parts.spc.wants_image_health else None,
         ),
         capture_factory,
         parts.runners,
@@ -185,6 +192,10 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
     )
     if link is not None:
         link.handshake.set_reset_listener(station.reset_faults)
+    if parts.spc is not None:
+        parts.spc.bind(station.announce)
+        if link is not None:
+            link.handshake.set_spc_ack_listener(parts.spc.request_ack)
     return station
 
 
@@ -237,6 +248,25 @@ _CHANGE_EVENTS = {
 def _change_message(change: AuditEntry) -> str:
     old = change.old_hash or "none"
     return f"{change.kind.value} changed since the last start: {old} -> {change.new_hash}"
+
+
+def _open_spc(
+    config: StationConfig, database: str, class_names: tuple[str, ...], command: str
+) -> SpcSink | None:
+    """The SPC monitors on their own connection, with what the last run left finished
+    from the log (the sink's runner closes the connection)."""
+    spc = config.spc
+    if not spc.enabled:
+        return None
+    store = open_store(Path(database), create=False)
+    conn = store.connect()
+    try:
+        specs = monitor_specs(spc, class_names)
+        engine = SpcEngine(conn, specs, spc.subgroup_size, spc.baseline_subgroups, command)
+        return SpcSink(engine.open(), class_names)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:

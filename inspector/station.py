@@ -210,6 +210,17 @@ class _Part:
         return self.region.crop(image) if self.region else image
 
 
+@dataclass(frozen=True, slots=True)
+class _Inspected:
+    """What the worker measured of a part it inspected: detection start and end, the
+    region it looked at, when it was judged, the image's SPC figures."""
+
+    detect: tuple[float, float]
+    region: Region | None
+    t_judged: float
+    health: ImageHealth | None = None
+
+
 def no_decision(reason: str) -> Judgement:
     return Judgement(Verdict.NO_DECISION, RESULT_NO_DECISION, Detections.empty(), reason)
 
@@ -658,16 +669,8 @@ class Station:
         if t_judged > event.deadline:
             late = (t_judged - event.deadline) * 1000
             judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
-        record = self._record(
-            event,
-            part.frame,
-            detections,
-            judgement,
-            detect=(part.t_detect, t_detected),
-            region=region,
-            t_judged=t_judged,
-            health=part.health,
-        )
+        inspected = _Inspected((part.t_detect, t_detected), region, t_judged, part.health)
+        record = self._record(event, part.frame, detections, judgement, inspected)
         return record, part.image
 
     def _failed_inference(self, part: _Part, exc: Exception) -> Inspection:
@@ -708,13 +711,11 @@ class Station:
         frame: Frame | None,
         detections: Detections | None,
         judgement: Judgement,
-        detect: tuple[float, float] = (float("nan"), float("nan")),
-        region: Region | None = None,
-        t_judged: float | None = None,
-        health: ImageHealth | None = None,
+        inspected: _Inspected | None = None,
     ) -> Inspection:
         capture = frame.t_capture if frame is not None else float("nan")
-        judged = time.monotonic() if t_judged is None else t_judged
+        done = inspected or _Inspected((float("nan"), float("nan")), None, time.monotonic())
+        detect, judged = done.detect, done.t_judged
         identity = self.pipeline.identity
         return Inspection(
             seq=next(self._seq),
@@ -731,8 +732,8 @@ class Station:
             run_id=identity.run_id,
             calibration_id=identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
-            region=region,
-            image_health=health,
+            region=done.region,
+            image_health=done.health,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:
