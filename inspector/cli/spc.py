@@ -3,15 +3,18 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from inspector.cli.common import console, print_json
+from inspector.cli.log import ConfigOption, DbOption, find_log
 
 if TYPE_CHECKING:
     from inspector.spc.charts import ChartKind, ChartSettings
+    from inspector.spc.monitor import MonitorSpec
 
 __all__ = ["spc_app"]
 
@@ -113,3 +116,153 @@ def _print_summary(doc: dict[str, Any]) -> None:
 
 def _text(value: object) -> str:
     return f"{value:.6g}" if isinstance(value, float) else "varies"
+
+
+# ---------------------------------------------------------------- the station's monitors
+
+
+@spc_app.command("baseline")
+def spc_baseline(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    monitor: Annotated[
+        list[str] | None,
+        typer.Option("--monitor", help="Only this monitor (repeat for more). Default: all."),
+    ] = None,
+    subgroups: Annotated[
+        int | None,
+        typer.Option(
+            "--subgroups",
+            min=2,
+            help="Freeze from the newest N points. Default: spc.baseline_subgroups.",
+        ),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who re-baselines, for the audit log.")] = "",
+) -> None:
+    """Freeze new control limits from each monitor's newest points (a new version, in
+    the audit log); a running station takes them within a tick."""
+    from inspector.errors import DataError
+    from inspector.spc import store
+    from inspector.spc.monitor import rebaseline, stored_specs
+
+    conn = _open_writable(db, config)
+    try:
+        specs = _chosen(stored_specs(conn), monitor)
+        count = subgroups or int(store.state(conn, "baseline_subgroups") or 25)
+        command = "inspector spc baseline" + (f" (by {by})" if by else "")
+        for spec in specs:
+            try:
+                limits = rebaseline(conn, spec, count, command)
+            except DataError as exc:
+                console.print(f"{spec.name}: not frozen: {exc}", markup=False, highlight=False)
+                continue
+            sigma = limits.parameters.sigma
+            console.print(
+                f"{spec.name}: version {limits.version}, centre {limits.parameters.center:.6g}"
+                + (f", sigma {sigma:.6g}" if sigma is not None else ""),
+                markup=False,
+                highlight=False,
+            )
+    finally:
+        conn.close()
+
+
+@spc_app.command("ack")
+def spc_ack(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    alarm: Annotated[
+        list[int] | None,
+        typer.Option("--alarm", help="Only this alarm id (repeat for more). Default: all open."),
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Who acknowledges.")] = "cli",
+    note: Annotated[str, typer.Option("--note", help="Why, or what was done.")] = "",
+) -> None:
+    """Acknowledge open SPC alarms; the station clears SPC_ALARM within a tick once none
+    is open."""
+    from inspector.spc import store
+    from inspector.store.db import transaction
+
+    conn = _open_writable(db, config)
+    try:
+        with transaction(conn):
+            count = store.acknowledge(conn, by, note, alarm)
+    finally:
+        conn.close()
+    console.print(f"{count} alarm(s) acknowledged", markup=False, highlight=False)
+
+
+@spc_app.command("alarms")
+def spc_alarms(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Acknowledged ones too.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per alarm.")] = False,
+) -> None:
+    """List SPC alarms, oldest first: open ones, or all."""
+    from dataclasses import asdict
+
+    from inspector.spc import store
+    from inspector.store.db import open_readonly
+
+    conn = open_readonly(find_log(db, config).database)
+    try:
+        alarms = store.open_alarms(conn, include_acked=show_all)
+    finally:
+        conn.close()
+    for alarm in alarms:
+        if as_json:
+            print_json(asdict(alarm))
+        else:
+            state = f"acked by {alarm.acked_by}" if alarm.acked_at else "OPEN"
+            console.print(
+                f"#{alarm.id} {alarm.monitor} subgroup {alarm.subgroup_id} {alarm.rule} {state}",
+                markup=False,
+                highlight=False,
+            )
+
+
+@spc_app.command("report")
+def spc_report(
+    out: Annotated[Path, typer.Option("--out", help="HTML file to write.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    last: Annotated[int, typer.Option("--last", min=2, help="Points per chart.")] = 200,
+    force: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+) -> None:
+    """A printable HTML page: every monitor's chart, limits, alarms and limit changes."""
+    from inspector.errors import OutputExistsError
+    from inspector.spc.report import write_report
+    from inspector.store.db import open_readonly
+
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out}: already exists (use --force)")
+    conn = open_readonly(find_log(db, config).database)
+    try:
+        count = write_report(conn, out, last)
+    finally:
+        conn.close()
+    console.print(f"{out}: {count} monitors", markup=False, highlight=False)
+
+
+def _open_writable(db: Path | None, config: Path | None) -> sqlite3.Connection:
+    """The store, migrated, for a command that writes (baseline, ack)."""
+    from inspector.store.db import open_store
+
+    location = find_log(db, config)
+    store = open_store(location.database, create=False, images_dir=location.images_dir)
+    return store.connect()
+
+
+def _chosen(specs: tuple[MonitorSpec, ...], names: list[str] | None) -> tuple[MonitorSpec, ...]:
+    from inspector.errors import DataError
+
+    if not specs:
+        raise DataError("no SPC monitors in this store: has a station run with spc.enabled?")
+    if not names:
+        return specs
+    known = {spec.name: spec for spec in specs}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise DataError(f"--monitor: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    return tuple(known[name] for name in names)

@@ -54,6 +54,7 @@ from inspector.spc.charts import (
 from inspector.spc.config import SpcConfig, SpcMonitorConfig
 from inspector.spc.rules import Rule, Violation, check, parse_rules
 from inspector.spc.store import FrozenLimits, PartFigures, PointRow
+from inspector.store.audit import AuditKind, record_change
 from inspector.store.db import transaction
 from inspector.store.inspections import class_counts
 from inspector.types import EventKind, Inspection, Severity, Verdict
@@ -67,6 +68,8 @@ __all__ = [
     "SpcSink",
     "monitor_specs",
     "part_figures",
+    "rebaseline",
+    "stored_specs",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,7 @@ class MonitorSpec:
     settings: ChartSettings
     class_name: str | None = None
     standard: ProcessParameters | None = None
+    definition: str = ""  # its config as JSON, kept in the store for `spc baseline`
 
     @classmethod
     def from_config(cls, config: SpcMonitorConfig) -> MonitorSpec:
@@ -109,6 +113,7 @@ class MonitorSpec:
             ChartSettings(config.ewma_lambda, config.ewma_l, config.cusum_k, config.cusum_h),
             config.class_name,
             standard,
+            config.model_dump_json(),
         )
 
     @property
@@ -341,6 +346,8 @@ class SpcEngine:
         with transaction(self.conn):
             last = store.last_subgroup(self.conn)
             self._cursor = last[1] if last else store.start_row(self.conn)
+            store.save_monitors(self.conn, [(s.name, s.definition) for s in self.specs])
+            store.set_state(self.conn, "baseline_subgroups", str(self.baseline_subgroups))
             for spec in self.specs:
                 self._load_limits(spec)
         for part in store.parts_after(self.conn, self._cursor):
@@ -575,3 +582,45 @@ class SpcSink(Sink):
             "SPC alarms acknowledged" + ("" if not mask else ", some still open"),
             active_mask=mask,
         )
+
+
+def stored_specs(conn: sqlite3.Connection) -> tuple[MonitorSpec, ...]:
+    """The monitors the station last ran with, as it stored them."""
+    return tuple(
+        MonitorSpec.from_config(SpcMonitorConfig.model_validate_json(definition))
+        for definition in store.monitors(conn)
+    )
+
+
+def rebaseline(
+    conn: sqlite3.Connection, spec: MonitorSpec, subgroups: int, command: str
+) -> FrozenLimits:
+    """`inspector spc baseline`: freeze `spec`'s limits again from its newest
+    `subgroups` points, as a new version, and write the change to the audit log; one
+    transaction. A running station takes the new version within a tick."""
+    with transaction(conn):
+        history = store.points(conn, spec.name, last=subgroups)
+        if len(history) < subgroups:
+            raise DataError(
+                f"spc monitor {spec.name}: {len(history)} points stored, {subgroups} needed"
+            )
+        old = store.latest_limits(conn, spec.name)
+        limits = freeze(conn, spec, history, "baseline", command)
+        record_change(
+            conn,
+            AuditKind.SPC_LIMITS,
+            spec.name,
+            _limits_text(old),
+            _limits_text(limits),
+            command,
+            {"version": limits.version, "subgroups": subgroups},
+        )
+    return limits
+
+
+def _limits_text(limits: FrozenLimits | None) -> str | None:
+    if limits is None:
+        return None
+    p = limits.parameters
+    sigma = f" sigma={p.sigma:.6g}" if p.sigma is not None else ""
+    return f"v{limits.version} {limits.kind.value} center={p.center:.6g}{sigma}"

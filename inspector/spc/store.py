@@ -32,13 +32,17 @@ __all__ = [
     "insert_subgroup",
     "latest_limits",
     "limits_versions",
+    "monitors",
     "open_alarms",
     "open_mask",
     "parts_after",
     "parts_of_run",
     "points",
     "row_id",
+    "save_monitors",
+    "set_state",
     "start_row",
+    "state",
 ]
 
 LimitsSource = str  # 'phase1' (collected), 'baseline' (spc baseline), 'standard' (config)
@@ -131,6 +135,30 @@ def start_row(conn: sqlite3.Connection) -> int:
     newest = conn.execute("SELECT coalesce(max(id), 0) FROM inspections").fetchone()[0]
     conn.execute("INSERT INTO spc_state (key, value) VALUES ('start_row', ?)", (str(newest),))
     return int(newest)
+
+
+def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO spc_state (key, value) VALUES (?, ?)", (key, value))
+
+
+def state(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM spc_state WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def save_monitors(conn: sqlite3.Connection, definitions: Sequence[tuple[str, str]]) -> None:
+    """The monitors a station runs with (name, config JSON), replacing the last set."""
+    conn.execute("DELETE FROM spc_state WHERE key LIKE 'monitor:%'")
+    for order, (name, definition) in enumerate(definitions):
+        set_state(conn, f"monitor:{order:04d}:{name}", definition)
+
+
+def monitors(conn: sqlite3.Connection) -> list[str]:
+    """The config JSON of each monitor the station last ran with, in its order."""
+    rows = conn.execute(
+        "SELECT value FROM spc_state WHERE key LIKE 'monitor:%' ORDER BY key"
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def parts_after(conn: sqlite3.Connection, after_row: int) -> list[PartFigures]:
