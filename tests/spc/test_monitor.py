@@ -206,7 +206,8 @@ def offline_subgroups(conn, start_row: int, size: int) -> list[tuple[int, int]]:
 
 
 def stored_subgroups(conn) -> list[tuple[int, int]]:
-    return conn.execute("SELECT first_row, last_row FROM spc_subgroups ORDER BY id").fetchall()
+    rows = conn.execute("SELECT first_row, last_row FROM spc_subgroups ORDER BY id").fetchall()
+    return [tuple(row) for row in rows]
 
 
 def test_a_restart_mid_subgroup_finishes_it_from_the_log(tmp_path):
