@@ -521,11 +521,21 @@ class SpcSink(Sink):
         self._ack_requested.set()
 
     def handle(self, record: Inspection) -> None:
-        self._fill_gap(record)
-        figures = part_figures(record, self._class_names)
-        if figures is not None:
-            self.engine.add(figures)
-        self._flush()
+        self.handle_batch([record])
+
+    def handle_batch(self, records: Sequence[Inspection]) -> list[Exception]:
+        """Records in order; a failure (the store's) stops the batch: the parts after it
+        are read back from the log with the next record, as any gap is."""
+        try:
+            for record in records:
+                self._fill_gap(record)
+                figures = part_figures(record, self._class_names)
+                if figures is not None:
+                    self.engine.add(figures)
+        finally:
+            if self.engine.notices:
+                self._flush()
+        return []
 
     def tick(self) -> None:
         conn = self.engine.conn
@@ -536,7 +546,7 @@ class SpcSink(Sink):
             if acknowledged:
                 log.info("spc: %d alarm(s) acknowledged by the PLC", acknowledged)
         self.engine.reload_limits()
-        self._flush()
+        self._flush(check_mask=True)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -550,10 +560,12 @@ class SpcSink(Sink):
             for part in store.parts_of_run(self.engine.conn, record.run_id, last, record.seq):
                 self.engine.add(part)
 
-    def _flush(self) -> None:
-        """Announce what the engine noticed, then the open alarms' mask if it changed."""
+    def _flush(self, check_mask: bool = False) -> None:
+        """Announce what the engine noticed, then the open alarms' mask if it changed
+        (read from the store only with news or on a tick: a query per part would cost
+        more than the monitors themselves)."""
         announce = self._announce
-        if announce is None:
+        if announce is None or not (check_mask or self.engine.notices):
             return
         mask = store.open_mask(self.engine.conn)
         for notice in self.engine.take_notices():
