@@ -150,11 +150,13 @@ def spc_baseline(
         specs = _chosen(stored_specs(conn), monitor)
         count = subgroups or int(store.state(conn, "baseline_subgroups") or 25)
         command = "inspector spc baseline" + (f" (by {by})" if by else "")
+        failed = []
         for spec in specs:
             try:
                 limits = rebaseline(conn, spec, count, command)
             except DataError as exc:
                 console.print(f"{spec.name}: not frozen: {exc}", markup=False, highlight=False)
+                failed.append(spec.name)
                 continue
             sigma = limits.parameters.sigma
             console.print(
@@ -165,6 +167,8 @@ def spc_baseline(
             )
     finally:
         conn.close()
+    if failed:
+        raise DataError(f"limits not frozen for {', '.join(failed)}")
 
 
 @spc_app.command("ack")

@@ -4,11 +4,16 @@ Measured on the inspection worker right after the model has its input, on the pa
 region (a view, no copy): every other pixel of one channel (green, where the sensor has
 the most of its resolution, or the only one), every third or more where that would be
 over 65536 pixels, so the cost is bounded: about 50 us for a 300 x 220 part and 90 us
-for a whole 1024 x 320 frame on this machine (`inspector bench` reports it). Brightness is the mean; focus is the
-variance of the Laplacian, which falls as edges blur (a dirty lens, a drifted focus).
-Sub-sampling coarsens the finest scale the focus figure sees, and that is the price of
-keeping it off the line's time; a trend in either figure is what SPC watches, not
-its absolute value.
+for a whole 1024 x 320 frame on this machine (`inspector bench` reports it).
+Brightness is the mean; focus is the variance of the Laplacian, which falls as edges
+blur (a dirty lens, a drifted focus). Sub-sampling coarsens the finest scale the focus
+figure sees: the price of a bounded cost; a trend in either figure is what SPC
+watches, not its absolute value.
+
+Why here and not in the SPC sink: the sink would need a copy of every part's image
+(the station copies only for the archive), which costs about as much as measuring;
+measured here, the figures go into the part's log row, committed before the PLC's
+result, so SPC can rebuild any subgroup from the log after a crash.
 """
 
 from __future__ import annotations
