@@ -117,6 +117,10 @@ def run_lengths(violations: list[Violation]) -> list[int]:
     [
         ("limit", 370.4, 0.05),  # 1 / P(|Z| > 3)
         ("we", 91.75, 0.06),  # Champ & Woodall (1987), Technometrics 29(4)
+        # k in a row on one side, each side p = 1/2: a fair coin's wait for k alike,
+        # 2^k - 1 (derived, not quoted)
+        ("we4", 255.0, 0.05),
+        ("nelson2", 511.0, 0.07),
     ],
 )
 def test_in_control_average_run_length(rules, published, tolerance):
