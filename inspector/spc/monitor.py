@@ -372,8 +372,10 @@ class SpcEngine:
         """One decided part; a full subgroup is charted and committed at once."""
         self.parts.append(part)
         if len(self.parts) >= self.subgroup_size:
-            parts, self.parts = self.parts, []
-            self._close(parts)
+            # cleared only once committed: a subgroup whose commit failed is retried
+            # with the next part, not lost
+            self._close(self.parts[: self.subgroup_size])
+            del self.parts[: self.subgroup_size]
 
     def reload_limits(self) -> None:
         """Pick up limits frozen elsewhere (`inspector spc baseline`)."""
