@@ -339,6 +339,7 @@ def test_server_answers_a_plain_client_after_close_and_reopen():
         client = ModbusTcpClient("127.0.0.1", port=again.endpoint.port, timeout=2, retries=0)
         try:
             wait_for(client.connect, what="connect")
-            assert client.read_holding_registers(15, count=1, device_id=1).registers == [PROTOCOL_VERSION]
+            response = client.read_holding_registers(15, count=1, device_id=1)
+            assert response.registers == [PROTOCOL_VERSION]
         finally:
             client.close()
