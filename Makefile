@@ -10,8 +10,11 @@ WORK ?= .work
 # torch and torchvision pinned to the builds this project is developed and tested with
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
-# Debian packages the tests talk to: mbpoll (a Modbus client written by others).
-DEB_PACKAGES ?= mbpoll
+# Debian packages the tests talk to: mbpoll (a Modbus client written by others), the
+# Mosquitto broker the MQTT tests start and its clients (mosquitto_sub, mosquitto_pub).
+# Each is PACKAGE or PACKAGE:COMMAND, where the command that shows it is installed is
+# not named like the package (an absolute path for one outside a user's PATH).
+DEB_PACKAGES ?= mbpoll mosquitto:/usr/sbin/mosquitto mosquitto-clients:mosquitto_sub
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv venv-runtime lint models-eval docs clean system-deps
@@ -63,7 +66,8 @@ docs: venv-runtime
 	$(BIN)/inspector plc docs
 
 system-deps:
-	@missing=""; for p in $(DEB_PACKAGES); do command -v $$p >/dev/null || missing="$$missing $$p"; done; \
+	@missing=""; for entry in $(DEB_PACKAGES); do package=$${entry%%:*}; command=$${entry#*:}; \
+		command -v $$command >/dev/null || missing="$$missing $$package"; done; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 

@@ -222,13 +222,23 @@ class StationConfig(Section):
         default_factory=list, max_length=32, description="More places each record goes."
     )
     plc: PlcConfig = Field(default_factory=PlcConfig, description="PLC link over Modbus TCP.")
-    mqtt: Disabled = Field(default_factory=Disabled, description="MQTT (later).")
     spc: SpcConfig = Field(
         default_factory=SpcConfig,
         description="Statistical process control of the station's own parts (docs/spc.md).",
     )
     calibration: Disabled = Field(default_factory=Disabled, description="Calibration (later).")
     web: Disabled = Field(default_factory=Disabled, description="Dashboard (later).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mqtt_is_a_sink(cls, data: Any) -> Any:
+        # the placeholder section of earlier versions: say where MQTT went
+        if isinstance(data, dict) and "mqtt" in data:
+            raise ValueError(
+                "mqtt: MQTT is configured as a sink now: sinks: [{kind: mqtt, host: ...}] "
+                "(docs/mqtt.md)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _plc_trigger_needs_plc(self) -> StationConfig:

@@ -25,6 +25,7 @@ import numpy as np
 from inspector.config import StationConfig, parse_config
 from inspector.errors import ConfigError, DataError, InspectorError
 from inspector.factory import build_station, open_model
+from inspector.mqtt.config import parse_broker
 from inspector.plc.simulate import SimulationPlan, simulate
 from inspector.sinks.base import Sink
 from inspector.sinks.console import ConsoleSink
@@ -50,6 +51,7 @@ class DemoOptions:
     log_dir: Path | None = None
     plc: bool = False  # a simulated PLC triggers each part over Modbus TCP
     plc_port: int = 5020
+    mqtt: str | None = None  # HOST:PORT of a broker to publish results, events, status to
 
 
 def truth_path(video: Path) -> Path:
@@ -72,6 +74,13 @@ BELT = {"threshold": 30, "min_length_px": 40}  # tiles against the demo's dark b
 
 
 def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
+    # the window shows every part (so every part's region is copied for it)
+    sinks: list[dict[str, Any]] = (
+        [{"kind": "display"}] if options.window and display_available() else []
+    )
+    if options.mqtt is not None:  # results, events and status under the default prefix
+        host, port = parse_broker(options.mqtt)
+        sinks.append({"kind": "mqtt", "host": host, "port": port})
     doc = {
         "station": {"name": "demo", "line": "demo-line"},
         "camera": {
@@ -86,8 +95,7 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
             "images_dir": str(log_dir / "images"),
             "images_quota_mb": 200,
         },
-        # the window shows every part (so every part's region is copied for it)
-        "sinks": [{"kind": "display"}] if options.window and display_available() else [],
+        "sinks": sinks,
     }
     if options.plc:
         if options.fast:

@@ -12,7 +12,6 @@ import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -35,6 +34,7 @@ from inspector.store.archive import ImageArchive
 from inspector.store.audit import AuditEntry, AuditKind, audit_start
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
+from inspector.store.link import StoreLink
 from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
 from inspector.types import EventKind, Frame, StationListener
@@ -115,24 +115,33 @@ def build_station(
         stack.callback(source.close)
         check_rois(config, source.frame_shape)
         link = _open_plc(config, stack)
-        context = OpenContext(config.station.name, config.station.line, detector.info.names, link)
+        store, changes = _open_store(config, detector, judge, stack, command)
+        context = OpenContext(
+            config.station.name, config.station.line, detector.info.names, link, store
+        )
         trigger = open_trigger(config.trigger, context)
-        writer, log_sink, changes = _open_store(config, detector, judge, stack, command)
-        spc = _open_spc(config, log_sink.database, detector.info.names, command)
-        runners = [SinkRunner(log_sink, config.storage.queue_size, critical=True)]
-        runners += [SinkRunner(spc)] if spc else []
-        runners += [_open_sink(sink_config, context) for sink_config in config.sinks]
-        runners += [SinkRunner(sink) for sink in extra_sinks or []]
-        for runner in runners:
-            stack.callback(runner.stop)  # closes a sink whose thread never started
-        parts = _Opened(detector, judge, source, trigger, runners, link, writer, spc)
+        runners = [_run(SinkRunner(store.events, config.storage.queue_size, critical=True), stack)]
+        spc = _open_spc(config, store, detector.info.names, command)
+        if spc is not None:
+            runners.append(_run(SinkRunner(spc), stack))
+        for sink_config in config.sinks:
+            runners.append(_run(_open_sink(sink_config, context), stack))
+        runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
+        parts = _Opened(detector, judge, source, trigger, runners, link, store.writer, spc)
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
                 station.note_change(_CHANGE_EVENTS[change.kind], _change_message(change))
         station_stack = stack.pop_all()
     station.adopt(station_stack)
-    return StationParts(station, detector, judge, log_sink, link)
+    return StationParts(station, detector, judge, store.events, link)
+
+
+def _run(runner: SinkRunner, stack: contextlib.ExitStack) -> SinkRunner:
+    """A runner that the stack stops (closing a sink whose thread never started) as
+    soon as it exists, so a later sink that fails to open leaves none open."""
+    stack.callback(runner.stop)
+    return runner
 
 
 @dataclass(frozen=True)
@@ -192,10 +201,8 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
     )
     if link is not None:
         link.handshake.set_reset_listener(station.reset_faults)
-    if parts.spc is not None:
-        parts.spc.bind(station.announce)
-        if link is not None:
-            link.handshake.set_spc_ack_listener(parts.spc.request_ack)
+    if parts.spc is not None and link is not None:
+        link.handshake.set_spc_ack_listener(parts.spc.request_ack)
     return station
 
 
@@ -213,7 +220,7 @@ def _open_store(
     judge: Judge,
     stack: contextlib.ExitStack,
     command: str,
-) -> tuple[InspectionWriter, StoreSink, tuple[AuditEntry, ...]]:
+) -> tuple[StoreLink, tuple[AuditEntry, ...]]:
     """The store (migrated forward), the worker's inspection writer, the log thread's
     image and event sink, and one audit row per thing that changed since the last start."""
     storage = config.storage
@@ -233,7 +240,7 @@ def _open_store(
         None,
         command,
     )
-    return writer, sink, changes
+    return StoreLink(store, writer, sink), changes
 
 
 # What a change the audit found at start is announced as (calibration: not built yet).
@@ -251,15 +258,14 @@ def _change_message(change: AuditEntry) -> str:
 
 
 def _open_spc(
-    config: StationConfig, database: str, class_names: tuple[str, ...], command: str
+    config: StationConfig, store: StoreLink, class_names: tuple[str, ...], command: str
 ) -> SpcSink | None:
     """The SPC monitors on their own connection, with what the last run left finished
-    from the log (the sink's runner closes the connection)."""
+    from the log (the sink closes the connection)."""
     spc = config.spc
     if not spc.enabled:
         return None
-    store = open_store(Path(database), create=False)
-    conn = store.connect()
+    conn = store.store.connect()
     try:
         specs = monitor_specs(spc, class_names)
         engine = SpcEngine(conn, specs, spc.subgroup_size, spc.baseline_subgroups, command)

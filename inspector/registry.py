@@ -19,6 +19,7 @@ from inspector.errors import ConfigError, InspectorError
 
 if TYPE_CHECKING:
     from inspector.plc.link import PlcLink
+    from inspector.store.link import StoreLink
 
 __all__ = ["OpenContext", "Plugin", "Registry", "registries_version"]
 
@@ -106,14 +107,21 @@ class Registry(Generic[C]):
 @dataclass(frozen=True)
 class OpenContext:
     """What plug-ins may share when a station opens them: links opened once by the
-    factory (the PLC), and facts about the station. Plug-ins take what they need."""
+    factory (the PLC, the store), and facts about the station. Plug-ins take what they
+    need."""
 
     station_name: str = "station-1"
     line: str = "line-1"
     class_names: tuple[str, ...] = ()
     plc: PlcLink | None = None
+    store: StoreLink | None = None
 
     def require_plc(self, field: str) -> PlcLink:
         if self.plc is None:
             raise ConfigError(f"{field}: needs plc.enabled: true")
         return self.plc
+
+    def require_store(self, field: str) -> StoreLink:
+        if self.store is None:
+            raise ConfigError(f"{field}: needs the station's store (opened by the factory)")
+        return self.store

@@ -290,6 +290,8 @@ class Station:
         self._stopping = threading.Event()
         self._overruns_announced = (0, 0.0)  # count and time of the last OVERRUN event
         self._sinks_healthy = {runner.sink.name: True for runner in sinks}
+        for runner in sinks:
+            runner.sink.bind(self._announce)
         self._lane = open_lane(pipeline.detector, self.options.overlap)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
@@ -331,13 +333,6 @@ class Station:
         """Inspect a part now (a manual trigger); False when the trigger is not running."""
         return self.trigger.fire(part_serial)
 
-    def announce(
-        self, kind: EventKind, severity: Severity, message: str, **detail: str | int | float
-    ) -> None:
-        """Announce what a component noticed (SPC alarms) to every listener and sink,
-        as the station's own events are; safe from any thread, never blocks."""
-        self._announce(kind, severity, message, **detail)
-
     def note_change(self, kind: EventKind, message: str) -> None:
         """Announce a change of config, model, threshold or calibration (the factory
         tells what the store's audit found at start)."""
@@ -377,7 +372,9 @@ class Station:
     def health(self) -> StationHealth:
         camera = _CAMERA_HEALTH[self.capture.state]
         critical_ok = all(runner.healthy for runner in self.sinks if runner.critical)
-        others_ok = all(runner.healthy for runner in self.sinks if not runner.critical)
+        others_ok = all(
+            runner.healthy and runner.sink.healthy for runner in self.sinks if not runner.critical
+        )
         return StationHealth(
             camera=camera,
             model=self._faults.model is None,
@@ -469,7 +466,8 @@ class Station:
     def _announce(
         self, kind: EventKind, severity: Severity, message: str, **detail: str | int | float
     ) -> None:
-        """One event to every listener and event-taking sink, and one log line."""
+        """One event to every listener and event-taking sink, and one log line. Any
+        thread may call it (sinks announce through it: a lost broker, dropped messages)."""
         event = StationEvent(
             kind, severity, message, time.time(), self._state, MappingProxyType(detail)
         )

@@ -288,6 +288,9 @@ class EventKind(enum.Enum):
     MODEL_BACK = "model_back"
     SINK_FAILED = "sink_failed"
     SINK_BACK = "sink_back"
+    LINK_DOWN = "link_down"  # a sink cannot reach its peer, or is refused (the MQTT broker)
+    LINK_UP = "link_up"
+    MESSAGES_DROPPED = "messages_dropped"  # a sink dropped messages it could not deliver
     OVERRUN = "overrun"  # a part was rejected: no frame buffer was free
     SOURCE_ERRORS = "source_errors"  # frames the decoder could not read (counted)
     CONFIG_CHANGED = "config_changed"

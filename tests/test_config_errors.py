@@ -274,10 +274,10 @@ ROWS = [
     ),
     (
         "sink-kind",
-        doc(sinks="[{kind: mqtt}]"),
+        doc(sinks="[{kind: mqtt2}]"),
         CHECK,
         2,
-        "{cfg}: sinks.0: unknown kind 'mqtt' (known: 'console', 'display')",
+        "{cfg}: sinks.0: unknown kind 'mqtt2' (known: 'console', 'display', 'mqtt')",
     ),
     ("camera-no-kind", doc(camera="{path: frames}"), CHECK, 2, "{cfg}: camera: needs a `kind`"),
     ("sink-no-kind", doc(sinks="[{json_lines: true}]"), CHECK, 2, "{cfg}: sinks.0: needs a `kind`"),
@@ -341,10 +341,10 @@ ROWS = [
     ),
     (
         "disabled-section",
-        doc(mqtt="{enabled: true}"),
+        doc(spc="{enabled: true}"),
         CHECK,
         2,
-        "{cfg}: mqtt.enabled: must be false",
+        "{cfg}: spc.enabled: must be false",
     ),
     (
         "two-problems",

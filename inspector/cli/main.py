@@ -18,6 +18,7 @@ from inspector.cli.common import console, err_console
 from inspector.cli.data import data_app
 from inspector.cli.log import log_app
 from inspector.cli.model import model_app
+from inspector.cli.mqtt import mqtt_app
 from inspector.cli.plc import plc_app
 from inspector.cli.richhelp import hide_flag_types
 from inspector.cli.spc import spc_app
@@ -42,6 +43,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(log_app, name="log")
 app.add_typer(plc_app, name="plc")
 app.add_typer(spc_app, name="spc")
+app.add_typer(mqtt_app, name="mqtt")
 
 
 def _print_version(value: bool) -> None:

@@ -167,6 +167,13 @@ def demo_command(
         bool, typer.Option(help="A simulated PLC triggers each part over Modbus TCP.")
     ] = False,
     plc_port: Annotated[int, typer.Option(help="Port of the station's Modbus server.")] = 5020,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(
+            help="HOST:PORT of an MQTT broker: results, events and status go there "
+            "(topics inspector/demo-line/demo/...; watch with `inspector mqtt tail`)."
+        ),
+    ] = None,
 ) -> None:
     """The whole station on a bundled conveyor recording: no hardware, nothing to start."""
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO, DemoOptions, run_demo
@@ -184,6 +191,7 @@ def demo_command(
         log_dir=log_dir,
         plc=plc,
         plc_port=plc_port,
+        mqtt=mqtt,
     )
     summary = run_demo(options).as_json()
     if as_json:

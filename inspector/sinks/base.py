@@ -15,16 +15,24 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
-from inspector.types import Inspection, StationEvent
+from inspector.types import EventKind, Inspection, Severity, StationEvent
 
-__all__ = ["Sink", "SinkRunner"]
+__all__ = ["Announce", "Sink", "SinkRunner"]
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 MAX_BATCH = 64  # records handed over at once; bounds how long one call can take
+
+
+class Announce(Protocol):
+    """The station's way of announcing an event (one log line, every listener and sink)."""
+
+    def __call__(
+        self, kind: EventKind, severity: Severity, message: str, **detail: str | int | float
+    ) -> None: ...
 
 
 class Sink(ABC):
@@ -70,6 +78,20 @@ class Sink(ABC):
         inspection worker: it must be quick and pure."""
         return False
 
+    def start(self) -> None:  # noqa: B027 - most sinks have nothing of their own to run
+        """Start what the sink runs beside its queue (the MQTT publisher); called once,
+        when the station starts, before the first record."""
+
+    def bind(self, announce: Announce) -> None:  # noqa: B027 - most sinks announce nothing
+        """How this sink announces what happens to it (a lost broker, dropped messages)
+        as station events; the station binds it before `start`."""
+
+    @property
+    def healthy(self) -> bool:
+        """False while the sink cannot do its job (its broker unreachable): reported in
+        the station's health, never a reason to stop inspecting."""
+        return True
+
     def close(self) -> None:  # noqa: B027 - most sinks hold nothing
         """Flush and release resources; called once, on the sink's thread."""
 
@@ -91,6 +113,7 @@ class SinkRunner:
         self._closed = False
 
     def start(self) -> SinkRunner:
+        self.sink.start()
         self._thread.start()
         return self
 

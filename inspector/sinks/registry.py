@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inspector.mqtt.config import MqttSinkConfig
 from inspector.registry import Registry
 from inspector.sinks.config import ConsoleSinkConfig, DisplaySinkConfig, SinkConfig
 
@@ -10,3 +11,4 @@ __all__ = ["SINKS"]
 SINKS: Registry[SinkConfig] = Registry("sinks.kind", SinkConfig)
 SINKS.register("console", ConsoleSinkConfig, "inspector.sinks.console:ConsoleSink")
 SINKS.register("display", DisplaySinkConfig, "inspector.sinks.display:DisplaySink")
+SINKS.register("mqtt", MqttSinkConfig, "inspector.sinks.mqtt:MqttSink")

@@ -29,14 +29,14 @@ import math
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from inspector.errors import DataError
 from inspector.plc.registers import SpcRule
-from inspector.sinks.base import Sink
+from inspector.sinks.base import Announce, Sink
 from inspector.spc import store
 from inspector.spc.charts import (
     ATTRIBUTE_CHARTS,
@@ -60,7 +60,6 @@ from inspector.store.inspections import class_counts
 from inspector.types import EventKind, Inspection, Severity, Verdict
 
 __all__ = [
-    "Announce",
     "MonitorSpec",
     "Observation",
     "OnlineChart",
@@ -75,7 +74,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 HISTORY = 15  # the longest rule pattern (nelson7): points kept for the run rules
-Announce = Callable[..., None]  # Station.announce(kind, severity, message, **detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,7 +513,7 @@ class SpcSink(Sink):
         return any(spec.measure in ("brightness", "focus") for spec in self.engine.specs)
 
     def bind(self, announce: Announce) -> None:
-        """Where events go (the station's `announce`); set before the station starts."""
+        """Where events go: the station binds every sink when it is built."""
         self._announce = announce
 
     def request_ack(self) -> None:

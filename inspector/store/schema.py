@@ -4,7 +4,7 @@ A database is at version `PRAGMA user_version`; opening it for writing runs ever
 migration above that, each in its own transaction (see `db.migrate`), so a crash or
 a failing step leaves the file at the version before it, never half-migrated.
 
-Adding a version (the MQTT outbox will be 3, the SPC tables 4): append one `Migration`
+Adding a version (the MQTT outbox is 3, the SPC tables 4): append one `Migration`
 to `MIGRATIONS` with the next number, a one-line summary, its statements and, if rows
 must be rewritten or files looked at, a `step`. Never edit a released migration: a
 station that already ran it will not run it again. Statements, not a script:
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,42 @@ def _inside(path: Path, folder: Path) -> bool:
     return os.path.realpath(path).startswith(os.path.realpath(folder) + os.sep)
 
 
+# ---------------------------------------------------------------- version 3
+
+_V3 = (
+    # Messages waiting for the broker's acknowledgement, oldest (lowest id) first.
+    # AUTOINCREMENT: an id is never reused, even after every row was deleted.
+    """
+CREATE TABLE outbox (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream  TEXT    NOT NULL,
+    msg_seq INTEGER NOT NULL,
+    topic   TEXT    NOT NULL,
+    payload BLOB    NOT NULL,
+    created REAL    NOT NULL
+)""",
+    # The last msg_seq given out per stream (result, event): consumers see each stream
+    # without gaps, and a number once given out is never given again.
+    """
+CREATE TABLE outbox_streams (
+    stream   TEXT    PRIMARY KEY,
+    last_seq INTEGER NOT NULL
+)""",
+    "CREATE INDEX outbox_created ON outbox (created)",
+    # Facts about the store itself; `store_id` tells consumers which store's msg_seq
+    # they see (it restarts only with a new store).
+    """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
+)
+
+
+def _name_the_store(conn: sqlite3.Connection, context: MigrationContext) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex[:16],))
+
+
 # ---------------------------------------------------------------- version 4
 
 # SPC (inspector/spc/store.py). A subgroup is N consecutive decided parts of the log;
@@ -252,6 +289,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         _V2,
         _import_archived_images,
     ),
+    Migration(3, "MQTT outbox, its msg_seq per stream, the store's id", _V3, _name_the_store),
     Migration(
         4,
         "SPC: subgroups, points, frozen limits, alarms; defect classes and image health "

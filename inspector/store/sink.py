@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 
 from inspector.errors import ConfigError, DataError
@@ -16,7 +16,11 @@ from inspector.store.db import transaction
 from inspector.store.inspections import database_file
 from inspector.types import Inspection, StationEvent
 
-__all__ = ["StoreSink"]
+__all__ = ["EventHook", "StoreSink"]
+
+# A statement a later feature adds to an event's transaction (the MQTT outbox row):
+# (connection, event, the new row's id). Raising rolls the event's row back too.
+EventHook = Callable[[sqlite3.Connection, StationEvent, int], None]
 
 # The newest row of the part: (run_id, seq) names one part for good once the station
 # sets run ids; max(id) keeps it to this run's part where a run id was left empty.
@@ -55,6 +59,7 @@ class StoreSink(Sink):
         # An exact fraction keeps "every 100th" exact, free of float rounding.
         self._pass_fraction = Fraction(save_pass_fraction).limit_denominator(1_000_000)
         self._save_failed = save_failed
+        self._event_hooks: list[EventHook] = []
         self.database = database_file(conn)
 
     def handle(self, record: Inspection) -> None:
@@ -83,10 +88,15 @@ class StoreSink(Sink):
             archive.evict()
         return [errors[index] for index in sorted(errors)]
 
+    def add_event_hook(self, hook: EventHook) -> None:
+        """Run `hook` inside every later event's transaction, after its row's insert
+        (the MQTT outbox row: an event is delivered if and only if it is logged)."""
+        self._event_hooks.append(hook)
+
     def handle_event(self, event: StationEvent) -> None:
         detail = json.dumps(dict(event.detail))
         with transaction(self._conn):
-            self._conn.execute(
+            row_id = self._conn.execute(
                 _INSERT_EVENT,
                 (
                     event.wall_time,
@@ -96,7 +106,9 @@ class StoreSink(Sink):
                     event.state.value,
                     detail,
                 ),
-            )
+            ).lastrowid
+            for hook in self._event_hooks:
+                hook(self._conn, event, row_id or 0)
 
     def wants_image(self, record: Inspection) -> bool:
         """Whether to archive this part's image: rejected parts when save_failed, passes

@@ -202,8 +202,8 @@ def test_migrate_upgrades_an_old_log_once(tmp_path: Path):
     assert len(read_table(db, "images")) == 1  # images/ beside the log, as by default
     again = inspector("log", "migrate", cwd=tmp_path)  # found as ./inspections.db
     assert again.returncode == 0, again.stderr
-    assert (
-        again.stdout.strip() == f"inspections.db: schema version {SCHEMA_VERSION}, already current"
+    assert again.stdout.strip() == (
+        f"inspections.db: schema version {SCHEMA_VERSION}, already current"
     )
 
 

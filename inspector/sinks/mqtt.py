@@ -1,0 +1,109 @@
+"""MQTT sink: results, events and status to a broker, never lost, never in the way.
+
+What reaches the broker goes through the outbox in the station's store: each part's
+result row is added in the part's own transaction (on the inspection worker, before
+the PLC sees the verdict) and each event's in the event's (on the log thread). The
+publisher (`inspector.mqtt.publisher`), on a thread of its own, sends them oldest
+first and deletes each on the broker's acknowledgement. The sink's own queue only
+wakes the publisher and tells it the station's state for the retained status; it has
+nothing to lose, so a full queue costs a little latency, never a message.
+
+Built for reuse: topics (`mqtt.topics`), payloads (`mqtt.payloads`), outbox and
+publisher know nothing of one another's formats, so a Sparkplug B sink can add its
+own payload builder and topics beside this one and reuse the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from inspector import __version__
+from inspector.errors import DataError
+from inspector.mqtt.config import MqttSinkConfig
+from inspector.mqtt.connection import Will, make_client
+from inspector.mqtt.outbox import Outbox, OutboxWriter, store_id
+from inspector.mqtt.payloads import PayloadBuilder, StatusBuilder
+from inspector.mqtt.publisher import Broker, Publisher, PublisherOptions
+from inspector.mqtt.topics import Topics
+from inspector.registry import OpenContext
+from inspector.sinks.base import Announce, Sink
+from inspector.types import EventKind, Inspection, StationEvent
+
+__all__ = ["FIELD", "MqttSink"]
+
+FIELD = "sinks.mqtt"  # how messages about this sink's config name it
+
+
+class MqttSink(Sink):
+    name = "mqtt"
+    wants_events = True
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+
+    @classmethod
+    def open(cls, config: MqttSinkConfig, context: OpenContext) -> MqttSink:
+        """Read the secrets and certificates, make the client, hook the outbox into the
+        part's and the event's transactions. Nothing connects until `start`."""
+        link = context.require_store(FIELD)
+        topics = Topics(config.topic_prefix, context.line, context.station_name)
+        client_id = config.default_client_id(context.line, context.station_name)
+        status = StatusBuilder(context.line, context.station_name, client_id, __version__)
+        will = Will(topics.status, status.will(), config.qos)
+        client = make_client(config, client_id, FIELD, will)
+        conn = link.store.connect()
+        try:
+            identity = store_id(conn)
+        except Exception as exc:
+            raise DataError(f"{link.store.path}: cannot read the outbox ({exc})") from None
+        builder = PayloadBuilder(
+            context.station_name,
+            context.line,
+            identity,
+            context.class_names,
+            config.max_payload_bytes,
+        )
+        writer = OutboxWriter(builder, topics)
+        link.writer.add_hook(writer.add_result)
+        link.events.add_event_hook(writer.add_event)
+        broker = Broker(config.host, config.port, config.keepalive_s, config.tls is not None)
+        publisher = Publisher(client, Outbox(conn), broker, topics.status, status, _options(config))
+        return cls(publisher)
+
+    @property
+    def healthy(self) -> bool:
+        return self.publisher.link_up
+
+    def bind(self, announce: Announce) -> None:
+        self.publisher.announce = announce
+
+    def start(self) -> None:
+        self.publisher.start()
+
+    def handle(self, record: Inspection) -> None:
+        self.publisher.notify()  # its row is in the outbox already (the part's commit)
+
+    def handle_batch(self, records: Sequence[Inspection]) -> list[Exception]:
+        self.publisher.notify()
+        return []
+
+    def handle_event(self, event: StationEvent) -> None:
+        # the log thread writes the event's outbox row; this only wakes the publisher
+        if event.kind is EventKind.STATE:
+            self.publisher.set_state(event.state)
+        self.publisher.notify()
+
+    def close(self) -> None:
+        self.publisher.stop()
+
+
+def _options(config: MqttSinkConfig) -> PublisherOptions:
+    return PublisherOptions(
+        qos=config.qos,
+        window=config.max_in_flight,
+        backoff=config.reconnect,
+        connect_timeout_s=config.connect_timeout_s,
+        max_rows=config.outbox.max_rows,
+        max_age_s=config.outbox.max_age_h * 3600.0,
+        drain_s=config.drain_s,
+    )
