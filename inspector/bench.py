@@ -21,6 +21,8 @@
 - Why alternate at all: this machine's speed drifts (a virtual machine's stolen time
   comes in spells of seconds); alternating slows the raw and the pipeline figures alike,
   and their ratio holds.
+- SPC: what the monitors cost per part on their own thread, and what measuring a
+  part's image health costs the inspection worker (`inspector.spc.bench`).
 - PLC (with --plc-cycles): a simulated PLC drives the Modbus handshake on loopback; the
   PLC's trigger edge -> RESULT_VALID, against the station's own trigger -> verdict for
   the same parts: the difference is what the PLC link costs. The PLC runs in a process
@@ -436,6 +438,12 @@ def measure_plc(options: BenchOptions) -> dict[str, Any]:
     }
 
 
+def _measure_spc(options: BenchOptions) -> dict[str, Any]:
+    from inspector.spc.bench import measure_spc
+
+    return measure_spc(first_frame(options.video))
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """The host's CPU time counters (Linux /proc/stat): all of it, and what the
@@ -483,6 +491,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     }
     if options.plc_cycles:
         doc |= _leg("plc", measure_plc, options, steal)
+    doc["spc"] = _leg("spc", _measure_spc, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

@@ -36,6 +36,7 @@ from inspector.plc.config import PlcConfig
 from inspector.registry import Registry, registries_version
 from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
+from inspector.spc.config import SpcConfig
 from inspector.trigger.config import (
     IntervalTrigger,
     LineTrigger,
@@ -221,7 +222,10 @@ class StationConfig(Section):
         default_factory=list, max_length=32, description="More places each record goes."
     )
     plc: PlcConfig = Field(default_factory=PlcConfig, description="PLC link over Modbus TCP.")
-    spc: Disabled = Field(default_factory=Disabled, description="SPC (later).")
+    spc: SpcConfig = Field(
+        default_factory=SpcConfig,
+        description="Statistical process control of the station's own parts (docs/spc.md).",
+    )
     calibration: Disabled = Field(default_factory=Disabled, description="Calibration (later).")
     web: Disabled = Field(default_factory=Disabled, description="Dashboard (later).")
 

@@ -27,6 +27,8 @@ from inspector.registry import OpenContext
 from inspector.sinks.base import Sink, SinkRunner
 from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
+from inspector.spc.health import measure_image
+from inspector.spc.monitor import SpcEngine, SpcSink, monitor_specs
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
 from inspector.store.archive import ImageArchive
 from inspector.store.audit import AuditEntry, AuditKind, audit_start
@@ -119,10 +121,13 @@ def build_station(
         )
         trigger = open_trigger(config.trigger, context)
         runners = [_run(SinkRunner(store.events, config.storage.queue_size, critical=True), stack)]
+        spc = _open_spc(config, store, detector.info.names, command)
+        if spc is not None:
+            runners.append(_run(SinkRunner(spc), stack))
         for sink_config in config.sinks:
             runners.append(_run(_open_sink(sink_config, context), stack))
         runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
-        parts = _Opened(detector, judge, source, trigger, runners, link, store.writer)
+        parts = _Opened(detector, judge, source, trigger, runners, link, store.writer, spc)
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
@@ -150,6 +155,7 @@ class _Opened:
     runners: list[SinkRunner]
     link: PlcLink | None
     writer: InspectionWriter
+    spc: SpcSink | None = None
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -181,6 +187,7 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
             recorder=parts.writer,
             hot_sinks=(link.result_sink,) if link else (),
             locate=locate,
+            measure=measure_image if parts.spc and parts.spc.wants_image_health else None,
         ),
         capture_factory,
         parts.runners,
@@ -194,6 +201,8 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
     )
     if link is not None:
         link.handshake.set_reset_listener(station.reset_faults)
+    if parts.spc is not None and link is not None:
+        link.handshake.set_spc_ack_listener(parts.spc.request_ack)
     return station
 
 
@@ -246,6 +255,24 @@ _CHANGE_EVENTS = {
 def _change_message(change: AuditEntry) -> str:
     old = change.old_hash or "none"
     return f"{change.kind.value} changed since the last start: {old} -> {change.new_hash}"
+
+
+def _open_spc(
+    config: StationConfig, store: StoreLink, class_names: tuple[str, ...], command: str
+) -> SpcSink | None:
+    """The SPC monitors on their own connection, with what the last run left finished
+    from the log (the sink closes the connection)."""
+    spc = config.spc
+    if not spc.enabled:
+        return None
+    conn = store.store.connect()
+    try:
+        specs = monitor_specs(spc, class_names)
+        engine = SpcEngine(conn, specs, spc.subgroup_size, spc.baseline_subgroups, command)
+        return SpcSink(engine.open(), class_names)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:

@@ -47,6 +47,7 @@ from inspector.types import (
     Detections,
     EventKind,
     Frame,
+    ImageHealth,
     Inspection,
     Judgement,
     Region,
@@ -112,6 +113,8 @@ class Pipeline:
     recorder: Recorder | None = None
     hot_sinks: tuple[HotSink, ...] = ()
     locate: Callable[[np.ndarray], Region | None] | None = None  # for region-less triggers
+    # image figures for SPC, measured while the model infers (None: nobody watches them)
+    measure: Callable[[np.ndarray], ImageHealth] | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,7 @@ class _Part:
     region: Region | None = None
     ticket: Ticket | None = None
     t_detect: float = float("nan")
+    health: ImageHealth | None = None
 
     @property
     def image(self) -> np.ndarray:
@@ -204,6 +208,17 @@ class _Part:
             raise InspectorError("a part without a frame has no image")
         image = self.frame.image
         return self.region.crop(image) if self.region else image
+
+
+@dataclass(frozen=True, slots=True)
+class _Inspected:
+    """What the worker measured of a part it inspected: detection start and end, the
+    region it looked at, when it was judged, the image's SPC figures."""
+
+    detect: tuple[float, float]
+    region: Region | None
+    t_judged: float
+    health: ImageHealth | None = None
 
 
 def no_decision(reason: str) -> Judgement:
@@ -609,6 +624,19 @@ class Station:
         part.region = region
         part.t_detect = time.monotonic()
         part.ticket = self._lane.submit(part.image)
+        part.health = self._measure(part.image)
+
+    def _measure(self, image: np.ndarray) -> ImageHealth | None:
+        """The image's SPC figures, after the model has its input (an overlapped lane
+        infers meanwhile); a failure costs the figures, never the part."""
+        measure = self.pipeline.measure
+        if measure is None:
+            return None
+        try:
+            return measure(image)
+        except Exception as exc:
+            log.debug("image health not measured: %r", exc)
+            return None
 
     def _finish(self, part: _Part) -> None:
         """Judge and publish one part, and hand its frame back."""
@@ -639,15 +667,8 @@ class Station:
         if t_judged > event.deadline:
             late = (t_judged - event.deadline) * 1000
             judgement = no_decision(f"late: deadline missed by {late:.0f} ms")
-        record = self._record(
-            event,
-            part.frame,
-            detections,
-            judgement,
-            detect=(part.t_detect, t_detected),
-            region=region,
-            t_judged=t_judged,
-        )
+        inspected = _Inspected((part.t_detect, t_detected), region, t_judged, part.health)
+        record = self._record(event, part.frame, detections, judgement, inspected)
         return record, part.image
 
     def _failed_inference(self, part: _Part, exc: Exception) -> Inspection:
@@ -688,12 +709,11 @@ class Station:
         frame: Frame | None,
         detections: Detections | None,
         judgement: Judgement,
-        detect: tuple[float, float] = (float("nan"), float("nan")),
-        region: Region | None = None,
-        t_judged: float | None = None,
+        inspected: _Inspected | None = None,
     ) -> Inspection:
         capture = frame.t_capture if frame is not None else float("nan")
-        judged = time.monotonic() if t_judged is None else t_judged
+        done = inspected or _Inspected((float("nan"), float("nan")), None, time.monotonic())
+        detect, judged = done.detect, done.t_judged
         identity = self.pipeline.identity
         return Inspection(
             seq=next(self._seq),
@@ -710,7 +730,8 @@ class Station:
             run_id=identity.run_id,
             calibration_id=identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
-            region=region,
+            region=done.region,
+            image_health=done.health,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:

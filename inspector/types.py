@@ -18,6 +18,7 @@ __all__ = [
     "Detections",
     "EventKind",
     "Frame",
+    "ImageHealth",
     "Inspection",
     "Judgement",
     "Region",
@@ -179,6 +180,16 @@ class StageTimes:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageHealth:
+    """Figures of the inspected image that SPC watches for a dimming lamp or a dirty
+    lens: mean brightness (0-255) and focus (variance of the Laplacian), both on every
+    other pixel of one channel (`inspector.spc.health`)."""
+
+    brightness: float
+    focus: float
+
+
+@dataclass(frozen=True, slots=True)
 class Inspection:
     """One record per triggered part; every sink (log, PLC, MQTT, SPC, web) reads this.
     Built once by the station and never edited: the copy the queued sinks get (with
@@ -200,6 +211,7 @@ class Inspection:
     frame_seq: int | None = None
     region: Region | None = None  # the part of the frame that was inspected
     image: np.ndarray | None = None  # a copy of that region, only when a sink keeps it
+    image_health: ImageHealth | None = None  # measured only when an SPC monitor wants it
 
     @property
     def verdict(self) -> Verdict:
@@ -284,6 +296,9 @@ class EventKind(enum.Enum):
     CONFIG_CHANGED = "config_changed"
     MODEL_CHANGED = "model_changed"
     THRESHOLD_CHANGED = "threshold_changed"
+    SPC_ALARM = "spc_alarm"  # a run rule tripped on a monitor (detail: the alarm)
+    SPC_ACKNOWLEDGED = "spc_acknowledged"  # open SPC alarms acknowledged (PLC or CLI)
+    SPC_LIMITS = "spc_limits"  # a monitor's control limits were frozen (a new version)
 
 
 class Severity(enum.Enum):

@@ -81,6 +81,13 @@ def test_figures_are_consistent(report: dict):
     assert report["imgsz"] == [224, 224]
 
 
+def test_reports_what_spc_costs_per_part(report: dict):
+    spc = report["spc"]
+    assert spc["image_health_us"] > 0 and spc["monitors_us_per_part"] > 0
+    assert spc["monitors"] == 7 and spc["subgroup_size"] == 50 and spc["parts"] == 2000
+    assert spc["image_health_frame"] == [320, 1024]
+
+
 def test_auto_keeps_inference_in_line_where_it_uses_every_core(report: dict):
     assert report["overlap"] is False
 
@@ -96,7 +103,7 @@ def test_overlapped_inference_is_benched_as_asked():
 
 def test_every_leg_says_how_much_cpu_the_host_stole(report: dict):
     steal = report["host_cpu_steal"]
-    assert set(steal) == {"raw_and_pipeline", "plc"}
+    assert set(steal) == {"raw_and_pipeline", "plc", "spc"}
     assert all(v is None or 0.0 <= v <= 1.0 for v in steal.values())
 
 

@@ -341,10 +341,10 @@ ROWS = [
     ),
     (
         "disabled-section",
-        doc(spc="{enabled: true}"),
+        doc(calibration="{enabled: true}"),
         CHECK,
         2,
-        "{cfg}: spc.enabled: must be false",
+        "{cfg}: calibration.enabled: must be false",
     ),
     (
         "two-problems",

@@ -21,6 +21,7 @@ from inspector.cli.model import model_app
 from inspector.cli.mqtt import mqtt_app
 from inspector.cli.plc import plc_app
 from inspector.cli.richhelp import hide_flag_types
+from inspector.cli.spc import spc_app
 from inspector.cli.station import config_app, station_app
 from inspector.errors import InspectorError
 
@@ -41,6 +42,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(config_app, name="config")
 app.add_typer(log_app, name="log")
 app.add_typer(plc_app, name="plc")
+app.add_typer(spc_app, name="spc")
 app.add_typer(mqtt_app, name="mqtt")
 
 

@@ -18,6 +18,8 @@ Rules (DESIGN.md, "PLC register map"):
   and INSPECTION_COMPLETE toggled, in one swap; NO_DECISION is FAIL with code 0xFFFF;
 - RESULT_ACK rising edge: RESULT_VALID, PASS and FAIL drop;
 - ERROR_RESET rising edge: latched errors and flags clear;
+- SPC_ACK rising edge: the SPC acknowledge listener is told; SPC_ALARM and SPC_RULE_MASK
+  follow `set_spc`, which the SPC monitors' events drive (`PlcHealthMonitor`);
 - PLC_HEARTBEAT unchanged for the timeout (once it has been seen changing): ERROR,
   latched, code PLC_HEARTBEAT_STALE.
 """
@@ -122,6 +124,7 @@ class Handshake:
         self._pending: TriggerRequest | None = None
         self._listener: TriggerListener | None = None
         self._reset_listener: Callable[[], None] | None = None
+        self._spc_ack_listener: Callable[[], None] | None = None
         self._counters = HandshakeCounters()
         self._warned: set[str] = set()
 
@@ -161,6 +164,13 @@ class Handshake:
         MODEL and LOG faults); called on the transport's thread, outside the lock."""
         with self._changed:
             self._reset_listener = listener
+
+    def set_spc_ack_listener(self, listener: Callable[[], None] | None) -> None:
+        """Who acknowledges SPC alarms on the PLC's SPC_ACK edge (the SPC monitors, which
+        then clear SPC_ALARM through `set_spc`); called on the transport's thread,
+        outside the lock: it must not block."""
+        with self._changed:
+            self._spc_ack_listener = listener
 
     def set_health(self, component: Component, healthy: bool | None) -> None:
         """True: healthy; False: fault (ERROR, live); None: unknown (not READY, no ERROR)."""
@@ -226,8 +236,11 @@ class Handshake:
             self._commit()
             listener = self._listener
             reset_listener = self._reset_listener if reset else None
+            spc_ack = self._spc_ack_listener if Control.SPC_ACK in rising else None
         if reset_listener is not None:
             reset_listener()
+        if spc_ack is not None:
+            spc_ack()
         if request is not None and listener is not None:
             listener(request)  # outside the lock: the listener may read the handshake
 

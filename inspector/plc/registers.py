@@ -12,7 +12,7 @@ defined and 38-47 reserved.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from inspector.errors import InspectorError
@@ -28,6 +28,7 @@ __all__ = [
     "PLC_BLOCK_WORDS",
     "PROTOCOL_VERSION",
     "REGISTER_DOCS",
+    "SPC_RULE_DOCS",
     "STATION_BLOCK_READONLY_WORDS",
     "STATION_BLOCK_START",
     "STATION_BLOCK_WORDS",
@@ -40,6 +41,7 @@ __all__ = [
     "HoldingRegister",
     "PlcError",
     "RegisterDoc",
+    "SpcRule",
     "StationBlock",
     "Status",
     "check_u16",
@@ -48,7 +50,8 @@ __all__ = [
     "u32_to_words",
 ]
 
-PROTOCOL_VERSION = 1
+# 2: CONTROL b5 SPC_ACK, and the SPC_RULE_MASK bits defined (SpcRule).
+PROTOCOL_VERSION = 2
 
 U16_MAX = 0xFFFF
 U32_MAX = 0xFFFF_FFFF
@@ -118,6 +121,7 @@ class Control(enum.IntFlag):
     RESULT_ACK = 1 << 2
     ERROR_RESET = 1 << 3
     RECIPE_LOAD = 1 << 4
+    SPC_ACK = 1 << 5
 
 
 NO_CONTROL = Control(0)
@@ -127,7 +131,24 @@ CONTROL_DEFINED_MASK = int(
     | Control.RESULT_ACK
     | Control.ERROR_RESET
     | Control.RECIPE_LOAD
+    | Control.SPC_ACK
 )
+
+
+class SpcRule(enum.IntFlag):
+    """HR 14 SPC_RULE_MASK: the run-rule tests with an unacknowledged SPC alarm. One bit
+    per distinct test, so Western Electric and Nelson rules that test the same pattern
+    share a bit."""
+
+    BEYOND_LIMITS = 1 << 0
+    NINE_SAME_SIDE = 1 << 1
+    SIX_TRENDING = 1 << 2
+    FOURTEEN_ALTERNATING = 1 << 3
+    TWO_OF_THREE_BEYOND_2_SIGMA = 1 << 4
+    FOUR_OF_FIVE_BEYOND_1_SIGMA = 1 << 5
+    FIFTEEN_WITHIN_1_SIGMA = 1 << 6
+    EIGHT_BEYOND_1_SIGMA = 1 << 7
+    EIGHT_SAME_SIDE = 1 << 8
 
 
 class ErrorCode(enum.IntEnum):
@@ -172,7 +193,9 @@ REGISTER_DOCS: dict[HoldingRegister, RegisterDoc] = {
     ),
     HoldingRegister.PROC_MS: RegisterDoc(1, "u16", "Trigger to verdict, ms (65535 if unknown)."),
     HoldingRegister.ACTIVE_RECIPE: RegisterDoc(1, "u16", "Recipe the station runs."),
-    HoldingRegister.SPC_RULE_MASK: RegisterDoc(1, "bits", "SPC rules in alarm (see SPC_ALARM)."),
+    HoldingRegister.SPC_RULE_MASK: RegisterDoc(
+        1, "bits", "SPC tests with an unacknowledged alarm, see the SPC_RULE_MASK bits."
+    ),
     HoldingRegister.PROTOCOL_VERSION: RegisterDoc(
         1, "u16", f"Version of this map, {PROTOCOL_VERSION}."
     ),
@@ -199,7 +222,8 @@ STATUS_DOCS: dict[Status, str] = {
     Status.FAIL: "Part rejected, including no decision (only ever with RESULT_VALID).",
     Status.ERROR: "Station fault; see ERROR_CODE. Live faults clear themselves, "
     "latched ones need ERROR_RESET.",
-    Status.SPC_ALARM: "An SPC rule is in alarm; see SPC_RULE_MASK.",
+    Status.SPC_ALARM: "An SPC alarm is unacknowledged; see SPC_RULE_MASK. Cleared by "
+    "SPC_ACK or `inspector spc ack`.",
     Status.RESULT_OVERRUN: "A trigger came before the last result was acknowledged "
     "(latched until ERROR_RESET).",
     Status.MISSED_TRIGGER: "A trigger came while not READY and was ignored "
@@ -212,7 +236,25 @@ CONTROL_DOCS: dict[Control, str] = {
     Control.RESULT_ACK: "Rising edge acknowledges the result; hold it until RESULT_VALID drops.",
     Control.ERROR_RESET: "Rising edge clears latched errors and flags; hold it until they "
     "drop (a client-mode station misses pulses shorter than its poll interval).",
-    Control.RECIPE_LOAD: "Rising edge asks for RECIPE_REQUEST (reserved in version 1).",
+    Control.RECIPE_LOAD: "Rising edge asks for RECIPE_REQUEST (reserved).",
+    Control.SPC_ACK: "Rising edge acknowledges every open SPC alarm; hold it until SPC_ALARM "
+    "drops (the station clears it within its SPC tick, 0.2 s).",
+}
+
+SPC_RULE_DOCS: dict[SpcRule, str] = {
+    SpcRule.BEYOND_LIMITS: "A point beyond its control limits (Western Electric 1, Nelson 1; "
+    "EWMA and CUSUM past theirs).",
+    SpcRule.NINE_SAME_SIDE: "9 points in a row on one side of the centre line (Nelson 2).",
+    SpcRule.SIX_TRENDING: "6 points in a row steadily rising or falling (Nelson 3).",
+    SpcRule.FOURTEEN_ALTERNATING: "14 points in a row alternating up and down (Nelson 4).",
+    SpcRule.TWO_OF_THREE_BEYOND_2_SIGMA: "2 of 3 points beyond 2 sigma on one side "
+    "(Western Electric 2, Nelson 5).",
+    SpcRule.FOUR_OF_FIVE_BEYOND_1_SIGMA: "4 of 5 points beyond 1 sigma on one side "
+    "(Western Electric 3, Nelson 6).",
+    SpcRule.FIFTEEN_WITHIN_1_SIGMA: "15 points in a row within 1 sigma (Nelson 7).",
+    SpcRule.EIGHT_BEYOND_1_SIGMA: "8 points in a row beyond 1 sigma, on both sides (Nelson 8).",
+    SpcRule.EIGHT_SAME_SIDE: "8 points in a row on one side of the centre line "
+    "(Western Electric 4).",
 }
 
 ERROR_DOCS: dict[ErrorCode, str] = {
@@ -349,6 +391,8 @@ def _error_code(value: int) -> ErrorCode | int:
 
 # ---------------------------------------------------------------- docs
 
+_BitDocs = Mapping[Status, str] | Mapping[Control, str] | Mapping[SpcRule, str]
+
 
 def _span(register: HoldingRegister) -> str:
     words = REGISTER_DOCS[register].words
@@ -363,7 +407,9 @@ def _register_rows(registers: list[HoldingRegister]) -> list[str]:
     return rows
 
 
-def _bit_rows(docs: dict[Status, str] | dict[Control, str]) -> list[str]:
+def _bit_rows(
+    docs: Mapping[Status, str] | Mapping[Control, str] | Mapping[SpcRule, str],
+) -> list[str]:
     rows = ["| bit | name | meaning |", "|---|---|---|"]
     for flag, meaning in docs.items():
         rows.append(f"| b{int(flag).bit_length() - 1} | {flag.name} | {meaning} |")
@@ -402,6 +448,10 @@ def register_map_markdown() -> str:
         "### CONTROL bits (HR 32)",
         "",
         *_bit_rows(CONTROL_DOCS),
+        "",
+        "### SPC_RULE_MASK bits (HR 14)",
+        "",
+        *_bit_rows(SPC_RULE_DOCS),
         "",
         "### Error codes (HR 2)",
         "",

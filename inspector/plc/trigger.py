@@ -13,7 +13,17 @@ from inspector.plc.config import PlcTriggerConfig
 from inspector.plc.handshake import Component, Handshake, TriggerRequest
 from inspector.registry import OpenContext
 from inspector.trigger.base import Emit, Trigger
-from inspector.types import Inspection, StationHealth, StationListener, TriggerEvent
+from inspector.types import (
+    EventKind,
+    Inspection,
+    StationEvent,
+    StationHealth,
+    StationListener,
+    TriggerEvent,
+)
+
+# Events of the SPC monitors that carry the open alarms' mask (`active_mask`).
+SPC_EVENTS = frozenset({EventKind.SPC_ALARM, EventKind.SPC_ACKNOWLEDGED})
 
 __all__ = ["PlcHealthMonitor", "PlcResultSink", "PlcTrigger"]
 
@@ -70,7 +80,8 @@ class PlcResultSink:
 
 
 class PlcHealthMonitor(StationListener):
-    """Station listener: health gates READY and ERROR; each report advances HEARTBEAT.
+    """Station listener: health gates READY and ERROR; each report advances HEARTBEAT;
+    SPC events set SPC_ALARM and SPC_RULE_MASK from the open alarms' mask they carry.
 
     The station's inspection worker calls it between parts and after each one, so the
     heartbeat stops when the worker hangs, and goes on while the line is idle."""
@@ -84,3 +95,8 @@ class PlcHealthMonitor(StationListener):
         self.handshake.set_health(Component.LOG, health.log)
         if health.camera is not None:
             self.handshake.heartbeat()
+
+    def on_event(self, event: StationEvent) -> None:
+        mask = event.detail.get("active_mask")
+        if event.kind in SPC_EVENTS and isinstance(mask, int):
+            self.handshake.set_spc(mask != 0, mask & 0xFFFF)

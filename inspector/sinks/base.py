@@ -61,6 +61,12 @@ class Sink(ABC):
 
     # Whether the runner hands this sink the station's events (state changes, faults).
     wants_events: ClassVar[bool] = False
+    # Call `tick` at least this often (seconds) on the sink's thread, records or not;
+    # 0: never. For a sink that must also notice what happens elsewhere (an ack).
+    tick_s: ClassVar[float] = 0.0
+
+    def tick(self) -> None:  # noqa: B027 - only a sink with tick_s has anything to do
+        """Periodic work on the sink's thread; raising is counted like a failed record."""
 
     def handle_event(self, event: StationEvent) -> None:  # noqa: B027 - most ignore them
         """Process one station event, in order with the records around it; raising is
@@ -148,12 +154,26 @@ class SinkRunner:
 
     def _run(self) -> None:
         stopping = False
+        tick_s = self.sink.tick_s
+        next_tick = time.monotonic() + tick_s
         while not stopping:
-            batch, stopping = self._next_batch()
+            wait = max(0.0, next_tick - time.monotonic()) if tick_s else None
+            batch, stopping = self._next_batch(wait)
             if batch:
                 self._handle(batch)
+            if tick_s and time.monotonic() >= next_tick:
+                next_tick = time.monotonic() + tick_s
+                self._tick()
         self._closed = True
         self._close_sink()
+
+    def _tick(self) -> None:
+        try:
+            self.sink.tick()
+        except Exception as exc:  # a sink failure must never reach inspection
+            self.failures += 1
+            self.healthy = False
+            self._warn_once(f"sink {self.sink.name} tick failed: {exc!r}; further failures counted")
 
     def _close_sink(self) -> None:
         try:
@@ -161,11 +181,16 @@ class SinkRunner:
         except Exception as exc:
             log.warning("sink %s failed to close: %r", self.sink.name, exc)
 
-    def _next_batch(self) -> tuple[list[Inspection | StationEvent], bool]:
-        """Wait for an item, then take whatever else is queued (up to MAX_BATCH); True
-        once the stop marker was taken."""
+    def _next_batch(
+        self, wait: float | None = None
+    ) -> tuple[list[Inspection | StationEvent], bool]:
+        """Wait for an item (up to `wait` s, None: for ever), then take whatever else is
+        queued (up to MAX_BATCH); True once the stop marker was taken."""
         batch: list[Inspection | StationEvent] = []
-        item = self._queue.get()
+        try:
+            item = self._queue.get(timeout=wait)
+        except queue.Empty:
+            return batch, False
         if item is not _STOP and self.sink.linger_s:
             time.sleep(self.sink.linger_s)
         while item is not _STOP:

@@ -24,6 +24,7 @@ class AuditKind(enum.Enum):
     MODEL = "model"
     THRESHOLD = "threshold"
     CALIBRATION = "calibration"
+    SPC_LIMITS = "spc_limits"  # a monitor's control limits frozen again (`spc baseline`)
 
 
 @dataclass(frozen=True, slots=True)

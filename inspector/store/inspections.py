@@ -20,11 +20,12 @@ __all__ = [
     "ROW_COLUMNS",
     "CommitHook",
     "InspectionWriter",
+    "class_counts",
     "database_file",
     "inspection_row",
 ]
 
-# Every column but `id`, in table order (version 2).
+# Every column but `id`, in table order (version 4).
 INSPECTION_COLUMNS: tuple[str, ...] = (
     "seq",
     "trigger_id",
@@ -51,6 +52,9 @@ INSPECTION_COLUMNS: tuple[str, ...] = (
     "image_path",
     "run_id",
     "queue_ms",
+    "defect_classes",
+    "brightness",
+    "focus",
 )
 
 # What the worker writes: everything but the image, which the store sink attaches later.
@@ -112,6 +116,8 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
     """The table row of one record, keyed by column name (`ROW_COLUMNS`, in order)."""
     defects = record.judgement.defects
     times = record.times
+    health = record.image_health
+    counts = class_counts(defects, class_names)
     return {
         "seq": record.seq,
         "trigger_id": record.trigger_id,
@@ -125,7 +131,7 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
         "defect_count": len(defects),
         # Of every detection, not only defects: how close a passed part came to failing.
         "max_score": record.detections.max_score(),
-        "classes": json.dumps(_class_list(defects, class_names)),
+        "classes": json.dumps(sorted(counts)),  # distinct defect class names
         "detections": json.dumps(_detection_list(record.detections)),
         "latency_ms": _finite(record.latency_ms),
         # Trigger to frame: 0 for triggers that carry their frame (presence, line).
@@ -140,6 +146,11 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
         "run_id": record.run_id,
         # Frame to detection start: how long the part waited for the worker.
         "queue_ms": _finite(times.ms("capture", "detect_start")),
+        # What SPC counts per class and watches per image, so that it can rebuild any
+        # subgroup from the log after a crash.
+        "defect_classes": json.dumps(counts) if counts else "{}",
+        "brightness": health.brightness if health else None,
+        "focus": health.focus if health else None,
     }
 
 
@@ -148,10 +159,21 @@ def _iso_time(wall_time: float) -> str:
     return datetime.fromtimestamp(wall_time).astimezone().isoformat(timespec="milliseconds")
 
 
-def _class_list(defects: Detections, class_names: Sequence[str]) -> list[str]:
-    """Distinct defect class names, sorted; an id the names lack still shows as '#id'."""
-    ids = {int(i) for i in defects.class_id}
-    return sorted({class_names[i] if 0 <= i < len(class_names) else f"#{i}" for i in ids})
+def _class_name(class_id: int, class_names: Sequence[str]) -> str:
+    """An id the names lack still shows, as '#id'."""
+    return class_names[class_id] if 0 <= class_id < len(class_names) else f"#{class_id}"
+
+
+def class_counts(defects: Detections, class_names: Sequence[str]) -> dict[str, int]:
+    """Defects per class name, sorted by name; only classes present. (A dict over a
+    list: for the few defects of a part, far cheaper than numpy's unique.)"""
+    if not len(defects):
+        return {}
+    counts: dict[str, int] = {}
+    for class_id in defects.class_id.tolist():
+        name = _class_name(class_id, class_names)
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items())) if len(counts) > 1 else counts
 
 
 def _detection_list(detections: Detections) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ A database is at version `PRAGMA user_version`; opening it for writing runs ever
 migration above that, each in its own transaction (see `db.migrate`), so a crash or
 a failing step leaves the file at the version before it, never half-migrated.
 
-Adding a version (the MQTT outbox is 3, the SPC tables will be 4): append one `Migration`
+Adding a version (the MQTT outbox is 3, the SPC tables 4): append one `Migration`
 to `MIGRATIONS` with the next number, a one-line summary, its statements and, if rows
 must be rewritten or files looked at, a `step`. Never edit a released migration: a
 station that already ran it will not run it again. Statements, not a script:
@@ -185,6 +185,102 @@ def _name_the_store(conn: sqlite3.Connection, context: MigrationContext) -> None
     conn.execute("INSERT INTO meta (key, value) VALUES ('store_id', ?)", (uuid.uuid4().hex[:16],))
 
 
+# ---------------------------------------------------------------- version 4
+
+# SPC (inspector/spc/store.py). A subgroup is N consecutive decided parts of the log;
+# each monitor adds one point per subgroup, in the subgroup's own transaction, so a
+# crash leaves a subgroup whole or absent. The parts' own figures (defects per class,
+# image health) go into their inspection rows, so any subgroup can be rebuilt from the
+# log alone.
+_V4 = (
+    "ALTER TABLE inspections ADD COLUMN defect_classes TEXT",
+    "ALTER TABLE inspections ADD COLUMN brightness REAL",
+    "ALTER TABLE inspections ADD COLUMN focus REAL",
+    """
+CREATE TABLE spc_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+)""",
+    """
+CREATE TABLE spc_subgroups (
+    id          INTEGER PRIMARY KEY,
+    first_row   INTEGER NOT NULL,
+    last_row    INTEGER NOT NULL,
+    parts       INTEGER NOT NULL,
+    wall_time   REAL    NOT NULL
+)""",
+    """
+CREATE TABLE spc_limits (
+    id             INTEGER PRIMARY KEY,
+    monitor        TEXT    NOT NULL,
+    version        INTEGER NOT NULL,
+    chart          TEXT    NOT NULL,
+    center         REAL    NOT NULL,
+    sigma          REAL,
+    phase1_points  INTEGER NOT NULL,
+    first_subgroup INTEGER,
+    last_subgroup  INTEGER,
+    source         TEXT    NOT NULL CHECK (source IN ('phase1', 'baseline', 'standard')),
+    settings       TEXT    NOT NULL,
+    command        TEXT    NOT NULL,
+    wall_time      REAL    NOT NULL,
+    UNIQUE (monitor, version)
+)""",
+    """
+CREATE TABLE spc_points (
+    id              INTEGER PRIMARY KEY,
+    subgroup_id     INTEGER NOT NULL REFERENCES spc_subgroups (id),
+    monitor         TEXT    NOT NULL,
+    limits_version  INTEGER,
+    count           REAL,
+    size            REAL,
+    value           REAL,
+    statistic       REAL,
+    lower_statistic REAL,
+    center          REAL,
+    ucl             REAL,
+    lcl             REAL,
+    z               REAL,
+    mr              REAL,
+    mr_ucl          REAL,
+    UNIQUE (monitor, subgroup_id)
+)""",
+    """
+CREATE TABLE spc_alarms (
+    id          INTEGER PRIMARY KEY,
+    monitor     TEXT    NOT NULL,
+    subgroup_id INTEGER NOT NULL REFERENCES spc_subgroups (id),
+    rule        TEXT    NOT NULL,
+    bit         INTEGER NOT NULL,
+    points      TEXT    NOT NULL,
+    statistic   REAL,
+    wall_time   REAL    NOT NULL,
+    acked_at    REAL,
+    acked_by    TEXT,
+    note        TEXT
+)""",
+    "CREATE INDEX spc_alarms_open ON spc_alarms (acked_at)",
+    # SQLite cannot widen a CHECK in place: the audit table is rebuilt with the new kind.
+    """
+CREATE TABLE audit_v4 (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL
+              CHECK (kind IN ('config', 'model', 'threshold', 'calibration', 'spc_limits')),
+    subject   TEXT NOT NULL,
+    old_hash  TEXT,
+    new_hash  TEXT,
+    command   TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "INSERT INTO audit_v4 SELECT id, wall_time, kind, subject, old_hash, new_hash, command, "
+    "detail FROM audit",
+    "DROP TABLE audit",
+    "ALTER TABLE audit_v4 RENAME TO audit",
+    "CREATE INDEX audit_kind_subject ON audit (kind, subject, id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections: one row per part", _V1),
     Migration(
@@ -194,7 +290,12 @@ MIGRATIONS: tuple[Migration, ...] = (
         _import_archived_images,
     ),
     Migration(3, "MQTT outbox, its msg_seq per stream, the store's id", _V3, _name_the_store),
-    # 4: SPC points and frozen limits (see the module docstring).
+    Migration(
+        4,
+        "SPC: subgroups, points, frozen limits, alarms; defect classes and image health "
+        "per part; audit kind spc_limits",
+        _V4,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -12,6 +12,7 @@ from inspector.plc.handshake import Component, Handshake, TriggerRequest
 from inspector.plc.registers import (
     NO_CONTROL,
     NO_STATUS,
+    PROTOCOL_VERSION,
     Control,
     ControlBlock,
     ErrorCode,
@@ -331,7 +332,7 @@ SCENARIOS = [
     ),
     (
         "undefined CONTROL bits alone: ignored",
-        [healthy, raw(0xFFE0)],
+        [healthy, raw(0xFFC0)],
         S.READY,
         S.BUSY | S.ERROR | S.MISSED_TRIGGER,
         ErrorCode.NONE,
@@ -339,7 +340,7 @@ SCENARIOS = [
     ),
     (
         "undefined bits beside TRIGGER: the defined bits still act",
-        [healthy, raw(0xFFE0 | int(ARM)), raw(0xFFE0 | int(TRIG))],
+        [healthy, raw(0xFFC0 | int(ARM)), raw(0xFFC0 | int(TRIG))],
         S.BUSY | S.TRIGGER_ACK,
         S.ERROR,
         ErrorCode.NONE,
@@ -360,7 +361,7 @@ def test_scenarios(steps, present, absent, error, n_requests):
     assert not block.status & absent, f"{block.status!r} has some of {absent!r}"
     assert block.error_code == error
     assert len(rig.requests) == n_requests
-    assert block.protocol_version == 1
+    assert block.protocol_version == PROTOCOL_VERSION
 
 
 @pytest.mark.parametrize(

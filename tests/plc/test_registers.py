@@ -19,6 +19,7 @@ from inspector.plc.registers import (
     ErrorCode,
     HoldingRegister,
     PlcError,
+    SpcRule,
     StationBlock,
     Status,
     register_map_markdown,
@@ -36,8 +37,10 @@ def test_design_addresses_and_bits():
     assert [HR.CONTROL, HR.PLC_HEARTBEAT, HR.TRIGGER_ID, HR.RECIPE_REQUEST] == [32, 33, 34, 35]
     assert HR.PART_SERIAL == 36
     assert [int(s).bit_length() - 1 for s in Status] == list(range(11))
-    assert [int(c).bit_length() - 1 for c in Control] == list(range(5))
-    assert PROTOCOL_VERSION == 1
+    # b5 SPC_ACK came with protocol version 2, beyond DESIGN.md's b0-b4
+    assert [int(c).bit_length() - 1 for c in Control] == list(range(6))
+    assert [int(r).bit_length() - 1 for r in SpcRule] == list(range(9))
+    assert PROTOCOL_VERSION == 2
 
 
 def test_every_register_documented_and_no_overlap():
@@ -107,9 +110,9 @@ def test_station_block_words_in_map_order():
 def test_control_block_splits_off_undefined_bits():
     block = ControlBlock.from_words([0xFFFF, 1, 2, 3, 0x075B, 0xCD15])
     assert block.control == Control.TRIGGER_ENABLE | Control.TRIGGER | Control.RESULT_ACK | (
-        Control.ERROR_RESET | Control.RECIPE_LOAD
+        Control.ERROR_RESET | Control.RECIPE_LOAD | Control.SPC_ACK
     )
-    assert block.undefined_bits == 0xFFE0
+    assert block.undefined_bits == 0xFFC0
     assert (block.plc_heartbeat, block.trigger_id, block.part_serial) == (1, 2, 123456789)
     assert block.to_words() == [0xFFFF, 1, 2, 3, 0x075B, 0xCD15]
 

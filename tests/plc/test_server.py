@@ -180,7 +180,7 @@ def test_plc_never_acknowledges(line):
 @pytest.mark.parametrize(
     ("address", "words", "triggers"),
     [
-        (32, [0xFFE0], 0),  # every undefined CONTROL bit
+        (32, [0xFFC0], 0),  # every undefined CONTROL bit
         (32, [0x8000, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF], 0),
         (38, [0xDEAD] * 10, 0),  # the reserved PLC words
         (32, [0xFFFF] * 16, 1),  # the defined bits in there still trigger
@@ -339,6 +339,7 @@ def test_server_answers_a_plain_client_after_close_and_reopen():
         client = ModbusTcpClient("127.0.0.1", port=again.endpoint.port, timeout=2, retries=0)
         try:
             wait_for(client.connect, what="connect")
-            assert client.read_holding_registers(15, count=1, device_id=1).registers == [1]
+            response = client.read_holding_registers(15, count=1, device_id=1)
+            assert response.registers == [PROTOCOL_VERSION]
         finally:
             client.close()

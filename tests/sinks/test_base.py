@@ -100,3 +100,45 @@ def test_a_lingering_sink_takes_the_records_that_follow_within_its_linger():
         runner.stop()
     assert sink.batches == [[1, 2, 3]]
     assert runner.handled == 3
+
+
+class TickingSink(Sink):
+    """Ticks every 10 ms; its second tick raises."""
+
+    name = "ticking"
+    tick_s = 0.01
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.ticked = threading.Event()
+
+    def handle(self, record: Inspection) -> None:
+        pass
+
+    def tick(self) -> None:
+        self.ticks += 1
+        if self.ticks == 2:
+            raise OSError("store locked")
+        if self.ticks >= 4:
+            self.ticked.set()
+
+
+def test_a_ticking_sink_ticks_without_records_and_a_failed_tick_is_counted():
+    sink = TickingSink()
+    runner = SinkRunner(sink).start()
+    try:
+        assert sink.ticked.wait(5)
+        runner.submit(make_inspection(1))
+    finally:
+        runner.stop()
+    assert runner.failures == 1 and runner.handled == 1
+    assert runner.healthy  # the record after the failed tick succeeded
+
+
+def test_a_sink_without_tick_s_never_ticks():
+    sink = TickingSink()
+    sink.tick_s = 0.0
+    runner = SinkRunner(sink).start()
+    runner.submit(make_inspection(1))
+    runner.stop()
+    assert sink.ticks == 0 and runner.handled == 1

@@ -23,6 +23,11 @@ TABLES = {
     "outbox_streams",
     "meta",
     "sqlite_sequence",
+    "spc_state",
+    "spc_subgroups",
+    "spc_limits",
+    "spc_points",
+    "spc_alarms",
 }
 
 
@@ -32,7 +37,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrations_are_numbered_one_by_one():
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 3
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 4
     assert all(m.summary and "\n" not in m.summary for m in MIGRATIONS)
 
 
@@ -211,7 +216,10 @@ def _write_future_store(path: Path) -> None:
         (_write_random, "not an SQLite database"),
         (_write_other_sqlite, "an SQLite database, but not an inspector store"),
         (_write_versioned_other_sqlite, "an SQLite database, but not an inspector store"),
-        (_write_future_store, "schema version 7; this inspector reads up to 3: upgrade inspector"),
+        (
+            _write_future_store,
+            f"schema version 7; this inspector reads up to {SCHEMA_VERSION}: upgrade inspector",
+        ),
     ],
 )
 @pytest.mark.parametrize("opener", [open_store, open_readonly])
