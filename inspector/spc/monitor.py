@@ -408,6 +408,10 @@ class SpcEngine:
         store.insert_point(self.conn, spec.name, judged.point)
         notices = []
         for violation, subgroups in judged.violations:
+            # a pattern that goes on trips its rule again on every further point: while
+            # its alarm is open that is the same alarm, and the operator hears it once
+            if store.alarm_open(self.conn, spec.name, violation.rule):
+                continue
             alarm = store.insert_alarm(
                 self.conn, spec.name, subgroup, violation.rule, int(violation.test), subgroups,
                 judged.point.statistic,

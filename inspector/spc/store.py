@@ -353,6 +353,15 @@ def insert_alarm(
     return cursor.lastrowid
 
 
+def alarm_open(conn: sqlite3.Connection, monitor: str, rule: str) -> bool:
+    """Whether `monitor` has an unacknowledged alarm for `rule`."""
+    row = conn.execute(
+        "SELECT 1 FROM spc_alarms WHERE monitor = ? AND rule = ? AND acked_at IS NULL LIMIT 1",
+        (monitor, rule),
+    ).fetchone()
+    return row is not None
+
+
 def open_mask(conn: sqlite3.Connection) -> int:
     """SPC_RULE_MASK: the bits of every unacknowledged alarm."""
     mask = 0

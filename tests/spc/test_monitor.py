@@ -132,6 +132,20 @@ def test_image_health_alarm_and_acknowledgement_by_the_plc(line):
     assert line.events[-1][0] is EventKind.SPC_ACKNOWLEDGED and len(line.events) == 4
 
 
+def test_a_rule_that_goes_on_tripping_is_one_alarm_until_acknowledged(line):
+    line.subgroups([1] * K + [5, 5, 5])  # beyond the limit three times
+    conn = line.sink.engine.conn
+    assert [(a.monitor, a.rule, a.subgroup_id) for a in store.open_alarms(conn)] == [
+        ("fails", "we1", 6)
+    ]
+    assert line.kinds().count(EventKind.SPC_ALARM) == 1
+    line.sink.request_ack()
+    line.sink.tick()
+    line.subgroups([5])  # still beyond it after the acknowledgement: a new alarm
+    assert [a.subgroup_id for a in store.open_alarms(conn)] == [9]
+    assert line.kinds().count(EventKind.SPC_ALARM) == 2
+
+
 def test_an_acknowledgement_from_the_cli_is_seen_on_the_next_tick(line):
     line.subgroups([1] * K + [5])
     other = line.store.connect()
