@@ -6,7 +6,9 @@ the PLC sees the verdict) and each event's in the event's (on the log thread). T
 publisher (`inspector.mqtt.publisher`), on a thread of its own, sends them oldest
 first and deletes each on the broker's acknowledgement. The sink's own queue only
 wakes the publisher and tells it the station's state for the retained status; it has
-nothing to lose, so a full queue costs a little latency, never a message.
+nothing to lose, so a full queue costs a little latency, never a message. On the SPC
+events it also reads the SPC state from the store and hands it to the publisher as
+the retained `spc` message (`mqtt.spcstate`), off the PLC's path.
 
 Built for reuse: topics (`mqtt.topics`), payloads (`mqtt.payloads`), outbox and
 publisher know nothing of one another's formats, so a Sparkplug B sink can add its
@@ -15,6 +17,8 @@ own payload builder and topics beside this one and reuse the rest.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Sequence
 
 from inspector import __version__
@@ -24,12 +28,15 @@ from inspector.mqtt.connection import Will, make_client
 from inspector.mqtt.outbox import Outbox, OutboxWriter, store_id
 from inspector.mqtt.payloads import PayloadBuilder, StatusBuilder
 from inspector.mqtt.publisher import Broker, Publisher, PublisherOptions
+from inspector.mqtt.spcstate import SPC_EVENTS, SpcStateBuilder
 from inspector.mqtt.topics import Topics
 from inspector.registry import OpenContext
 from inspector.sinks.base import Announce, Sink
 from inspector.types import EventKind, Inspection, StationEvent
 
 __all__ = ["FIELD", "MqttSink"]
+
+log = logging.getLogger(__name__)
 
 FIELD = "sinks.mqtt"  # how messages about this sink's config name it
 
@@ -38,8 +45,9 @@ class MqttSink(Sink):
     name = "mqtt"
     wants_events = True
 
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher, spc: SpcState | None = None) -> None:
         self.publisher = publisher
+        self._spc = spc
 
     @classmethod
     def open(cls, config: MqttSinkConfig, context: OpenContext) -> MqttSink:
@@ -68,7 +76,10 @@ class MqttSink(Sink):
         link.events.add_event_hook(writer.add_event)
         broker = Broker(config.host, config.port, config.keepalive_s, config.tls is not None)
         publisher = Publisher(client, Outbox(conn), broker, topics.status, status, _options(config))
-        return cls(publisher)
+        spc_builder = SpcStateBuilder(
+            context.line, context.station_name, identity, context.spc, config.max_payload_bytes
+        )
+        return cls(publisher, SpcState(spc_builder, link.store.connect(), topics.spc))
 
     @property
     def healthy(self) -> bool:
@@ -78,6 +89,11 @@ class MqttSink(Sink):
         self.publisher.announce = announce
 
     def start(self) -> None:
+        if self._spc is not None:
+            try:  # before the first connect: sent on CONNACK
+                self._spc.publish(self.publisher)
+            except sqlite3.Error as exc:  # the next SPC event tries again
+                log.warning("mqtt: cannot read the SPC state for the spc topic: %s", exc)
         self.publisher.start()
 
     def handle(self, record: Inspection) -> None:
@@ -91,10 +107,26 @@ class MqttSink(Sink):
         # the log thread writes the event's outbox row; this only wakes the publisher
         if event.kind is EventKind.STATE:
             self.publisher.set_state(event.state)
+        if event.kind in SPC_EVENTS and self._spc is not None:
+            self._spc.publish(self.publisher)
         self.publisher.notify()
 
     def close(self) -> None:
         self.publisher.stop()
+
+
+class SpcState:
+    """The retained `spc` message, read on the sink's own connection to the store."""
+
+    def __init__(self, builder: SpcStateBuilder, conn: sqlite3.Connection, topic: str) -> None:
+        self._builder = builder
+        self._conn = conn
+        self._topic = topic
+
+    def publish(self, publisher: Publisher) -> None:
+        """Read the state and hand it over; an unreadable store is this sink's failure
+        (counted by its runner), never the station's."""
+        publisher.retain(self._topic, self._builder(self._conn))
 
 
 def _options(config: MqttSinkConfig) -> PublisherOptions:
