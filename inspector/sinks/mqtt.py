@@ -20,9 +20,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from inspector import __version__
-from inspector.errors import DataError
+from inspector.errors import ConfigError, DataError
 from inspector.mqtt.config import MqttSinkConfig
 from inspector.mqtt.connection import Will, make_client
 from inspector.mqtt.outbox import Outbox, OutboxWriter, store_id
@@ -33,6 +34,9 @@ from inspector.mqtt.topics import Topics
 from inspector.registry import OpenContext
 from inspector.sinks.base import Announce, Sink
 from inspector.types import EventKind, Inspection, StationEvent
+
+if TYPE_CHECKING:  # protobuf is the `sparkplug` extra: imported only where enabled
+    from inspector.mqtt.sparkplug import SparkplugNode
 
 __all__ = ["FIELD", "MqttSink"]
 
@@ -45,9 +49,15 @@ class MqttSink(Sink):
     name = "mqtt"
     wants_events = True
 
-    def __init__(self, publisher: Publisher, spc: SpcState | None = None) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        spc: SpcState | None = None,
+        sparkplug: SparkplugNode | None = None,
+    ) -> None:
         self.publisher = publisher
         self._spc = spc
+        self._sparkplug = sparkplug
 
     @classmethod
     def open(cls, config: MqttSinkConfig, context: OpenContext) -> MqttSink:
@@ -79,7 +89,9 @@ class MqttSink(Sink):
         spc_builder = SpcStateBuilder(
             context.line, context.station_name, identity, context.spc, config.max_payload_bytes
         )
-        return cls(publisher, SpcState(spc_builder, link.store.connect(), topics.spc))
+        spc = SpcState(spc_builder, link.store.connect(), topics.spc)
+        node = _sparkplug_node(config, context, client_id) if config.sparkplug.enabled else None
+        return cls(publisher, spc, node)
 
     @property
     def healthy(self) -> bool:
@@ -95,12 +107,17 @@ class MqttSink(Sink):
             except sqlite3.Error as exc:  # the next SPC event tries again
                 log.warning("mqtt: cannot read the SPC state for the spc topic: %s", exc)
         self.publisher.start()
+        if self._sparkplug is not None:
+            self._sparkplug.start()
 
     def handle(self, record: Inspection) -> None:
-        self.publisher.notify()  # its row is in the outbox already (the part's commit)
+        self.handle_batch([record])
 
     def handle_batch(self, records: Sequence[Inspection]) -> list[Exception]:
-        self.publisher.notify()
+        self.publisher.notify()  # their rows are in the outbox already (the parts' commits)
+        if self._sparkplug is not None:
+            for record in records:
+                self._sparkplug.result(record)
         return []
 
     def handle_event(self, event: StationEvent) -> None:
@@ -112,6 +129,8 @@ class MqttSink(Sink):
         self.publisher.notify()
 
     def close(self) -> None:
+        if self._sparkplug is not None:
+            self._sparkplug.stop()
         self.publisher.stop()
 
 
@@ -127,6 +146,25 @@ class SpcState:
         """Read the state and hand it over; an unreadable store is this sink's failure
         (counted by its runner), never the station's."""
         publisher.retain(self._topic, self._builder(self._conn))
+
+
+def _sparkplug_node(config: MqttSinkConfig, context: OpenContext, client_id: str) -> SparkplugNode:
+    """The Sparkplug B edge node on a client of its own (its will is the NDEATH)."""
+    try:
+        from inspector.mqtt import sparkplug
+    except ImportError as exc:
+        raise ConfigError(
+            f"{FIELD}.sparkplug.enabled: needs protobuf ({exc}); pip install 'inspector[sparkplug]'"
+        ) from None
+    spb = config.sparkplug
+    topics = sparkplug.SparkplugTopics(
+        spb.group_id or context.line, spb.edge_node_id or context.station_name, spb.device_id
+    )
+    client = make_client(config, f"{client_id}-spb", FIELD)
+    backoff = config.reconnect
+    client.reconnect_delay_set(max(1, round(backoff.initial_s)), max(1, round(backoff.max_s)))
+    broker = sparkplug.NodeBroker(config.host, config.port, config.keepalive_s)
+    return sparkplug.SparkplugNode(client, sparkplug.SparkplugCodec(), topics, broker)
 
 
 def _options(config: MqttSinkConfig) -> PublisherOptions:
