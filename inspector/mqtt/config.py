@@ -164,7 +164,7 @@ class MqttSinkConfig(SinkConfig):
     )
     topic_prefix: TopicPrefix = Field(
         "inspector",
-        description="Topics are <topic_prefix>/<line>/<station>/{status,result,event,spc}; "
+        description="Topics are <topic_prefix>/<line>/<station>/{status,result,event,spc,summary}; "
         "levels joined by '/', no wildcard, no empty level.",
     )
     qos: Literal[1, 2] = Field(
@@ -210,6 +210,14 @@ class MqttSinkConfig(SinkConfig):
     )
     outbox: OutboxLimits = Field(
         default_factory=OutboxLimits, description="Bounds of the outbox (rows, age)."
+    )
+    home_assistant: bool = Field(
+        False,
+        description="Publish Home Assistant discovery configs (retained), so state, last "
+        "verdict, part and fail counters and the SPC alarm appear as entities.",
+    )
+    home_assistant_prefix: TopicPrefix = Field(
+        "homeassistant", description="Home Assistant's discovery prefix."
     )
     sparkplug: SparkplugConfig = Field(
         default_factory=SparkplugConfig,

@@ -39,14 +39,14 @@ SCHEMA_VERSION = 1
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMAS = {
     name: SCHEMA_DIR / f"{name}.v{SCHEMA_VERSION}.json"
-    for name in ("result", "event", "status", "spc")
+    for name in ("result", "event", "status", "spc", "summary")
 }
 
 _COMPACT = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema of payload `name` (result, event, status, spc)."""
+    """The JSON Schema of payload `name` (result, event, status, spc, summary)."""
     loaded: dict[str, Any] = json.loads(SCHEMAS[name].read_text(encoding="utf-8"))
     return loaded
 

@@ -6,9 +6,13 @@ the PLC sees the verdict) and each event's in the event's (on the log thread). T
 publisher (`inspector.mqtt.publisher`), on a thread of its own, sends them oldest
 first and deletes each on the broker's acknowledgement. The sink's own queue only
 wakes the publisher and tells it the station's state for the retained status; it has
-nothing to lose, so a full queue costs a little latency, never a message. On the SPC
+nothing to lose, so a full queue costs a little latency, never a message (but for the
+`summary` counters, which miss a record the queue dropped until the next start counts
+the log again). On the SPC
 events it also reads the SPC state from the store and hands it to the publisher as
-the retained `spc` message (`mqtt.spcstate`), off the PLC's path.
+the retained `spc` message (`mqtt.spcstate`), off the PLC's path; it keeps the
+retained `summary` (`mqtt.summary`) and, with `home_assistant`, the discovery configs
+that point Home Assistant's entities at it (`mqtt.homeassistant`).
 
 Built for reuse: topics (`mqtt.topics`), payloads (`mqtt.payloads`), outbox and
 publisher know nothing of one another's formats, so a Sparkplug B sink can add its
@@ -26,10 +30,12 @@ from inspector import __version__
 from inspector.errors import ConfigError, DataError
 from inspector.mqtt.config import MqttSinkConfig
 from inspector.mqtt.connection import Will, make_client
+from inspector.mqtt.homeassistant import discovery_messages
 from inspector.mqtt.outbox import Outbox, OutboxWriter, store_id
 from inspector.mqtt.payloads import PayloadBuilder, StatusBuilder
 from inspector.mqtt.publisher import Broker, Publisher, PublisherOptions
 from inspector.mqtt.spcstate import SPC_EVENTS, SpcStateBuilder
+from inspector.mqtt.summary import Summary, SummaryBuilder, SummaryTopic, log_counts
 from inspector.mqtt.topics import Topics
 from inspector.registry import OpenContext
 from inspector.sinks.base import Announce, Sink
@@ -48,16 +54,21 @@ FIELD = "sinks.mqtt"  # how messages about this sink's config name it
 class MqttSink(Sink):
     name = "mqtt"
     wants_events = True
+    tick_s = 1.0  # a summary held back by its interval goes out on the tick
 
     def __init__(
         self,
         publisher: Publisher,
         spc: SpcState | None = None,
         sparkplug: SparkplugNode | None = None,
+        summary: SummaryTopic | None = None,
+        discovery: Sequence[tuple[str, bytes]] = (),
     ) -> None:
         self.publisher = publisher
         self._spc = spc
         self._sparkplug = sparkplug
+        self._summary = summary
+        self._discovery = tuple(discovery)  # Home Assistant's configs, retained
 
     @classmethod
     def open(cls, config: MqttSinkConfig, context: OpenContext) -> MqttSink:
@@ -89,9 +100,19 @@ class MqttSink(Sink):
         spc_builder = SpcStateBuilder(
             context.line, context.station_name, identity, context.spc, config.max_payload_bytes
         )
-        spc = SpcState(spc_builder, link.store.connect(), topics.spc)
+        reader = link.store.connect()  # this sink's thread's: SPC state, counts
+        spc = SpcState(spc_builder, reader, topics.spc)
         node = _sparkplug_node(config, context, client_id) if config.sparkplug.enabled else None
-        return cls(publisher, spc, node)
+        summary = SummaryTopic(
+            SummaryBuilder(context.line, context.station_name),
+            Summary(*log_counts(reader)),
+            topics.summary,
+            publisher.retain,
+        )
+        discovery = []
+        if config.home_assistant:
+            discovery = discovery_messages(config.home_assistant_prefix, topics, __version__)
+        return cls(publisher, spc, node, summary, discovery)
 
     @property
     def healthy(self) -> bool:
@@ -101,6 +122,10 @@ class MqttSink(Sink):
         self.publisher.announce = announce
 
     def start(self) -> None:
+        for topic, payload in self._discovery:
+            self.publisher.retain(topic, payload)
+        if self._summary is not None:
+            self._summary.flush(now=True)
         if self._spc is not None:
             try:  # before the first connect: sent on CONNACK
                 self._spc.publish(self.publisher)
@@ -115,6 +140,8 @@ class MqttSink(Sink):
 
     def handle_batch(self, records: Sequence[Inspection]) -> list[Exception]:
         self.publisher.notify()  # their rows are in the outbox already (the parts' commits)
+        if self._summary is not None:
+            self._summary.count(records)
         if self._sparkplug is not None:
             for record in records:
                 self._sparkplug.result(record)
@@ -126,7 +153,13 @@ class MqttSink(Sink):
             self.publisher.set_state(event.state)
         if event.kind in SPC_EVENTS and self._spc is not None:
             self._spc.publish(self.publisher)
+        if self._summary is not None:
+            self._summary.note_event(event)
         self.publisher.notify()
+
+    def tick(self) -> None:
+        if self._summary is not None:
+            self._summary.flush()
 
     def close(self) -> None:
         if self._sparkplug is not None:

@@ -29,6 +29,7 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +87,7 @@ LEVELS = {
 }
 VALIDATORS = {
     name: jsonschema.Draft202012Validator(load_schema(name))
-    for name in ("result", "event", "status", "spc")
+    for name in ("result", "event", "status", "spc", "summary")
 }
 
 
@@ -208,7 +209,9 @@ class Subscriber:
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"test-subscriber-{broker.port}",
+            # one id per topic filter: a second subscriber must not take over the first's
+            # session, and the same one reconnecting must resume it
+            client_id=f"test-subscriber-{broker.port}-{zlib.crc32(topic.encode()):08x}",
             protocol=mqtt.MQTTv311,
             clean_session=False,
         )
