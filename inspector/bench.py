@@ -81,6 +81,8 @@ class BenchOptions:
     rounds: int = 5
     blocks: int = 40
     block_parts: int = 20
+    mqtt: str | None = None  # HOST:PORT: also measure the MQTT sink (inspector.mqtt.bench)
+    mqtt_backlog: int = 20_000
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_SETTINGS:
@@ -444,6 +446,12 @@ def _measure_spc(options: BenchOptions) -> dict[str, Any]:
     return measure_spc(first_frame(options.video))
 
 
+def _measure_mqtt(options: BenchOptions) -> dict[str, Any]:
+    from inspector.mqtt.bench import measure_mqtt
+
+    return measure_mqtt(options)
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """The host's CPU time counters (Linux /proc/stat): all of it, and what the
@@ -492,6 +500,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if options.plc_cycles:
         doc |= _leg("plc", measure_plc, options, steal)
     doc["spc"] = _leg("spc", _measure_spc, options, steal)
+    if options.mqtt:
+        doc["mqtt"] = _leg("mqtt", _measure_mqtt, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

@@ -6,17 +6,15 @@ the PLC sees the verdict) and each event's in the event's (on the log thread). T
 publisher (`inspector.mqtt.publisher`), on a thread of its own, sends them oldest
 first and deletes each on the broker's acknowledgement. The sink's own queue only
 wakes the publisher and tells it the station's state for the retained status; it has
-nothing to lose, so a full queue costs a little latency, never a message (but for the
-`summary` counters, which miss a record the queue dropped until the next start counts
-the log again). On the SPC
-events it also reads the SPC state from the store and hands it to the publisher as
-the retained `spc` message (`mqtt.spcstate`), off the PLC's path; it keeps the
-retained `summary` (`mqtt.summary`) and, with `home_assistant`, the discovery configs
-that point Home Assistant's entities at it (`mqtt.homeassistant`).
+nothing to lose, so a full queue costs a little latency, never a message.
 
-Built for reuse: topics (`mqtt.topics`), payloads (`mqtt.payloads`), outbox and
-publisher know nothing of one another's formats, so a Sparkplug B sink can add its
-own payload builder and topics beside this one and reuse the rest.
+Beside the outbox, on this sink's thread and off the PLC's path, it keeps the
+retained state topics up to date through `Publisher.retain`: the SPC state after
+each SPC event (`mqtt.spcstate`), the `summary` (`mqtt.summary`; its counters miss a
+record this queue dropped until the next start counts the log again) and, with
+`home_assistant`, the discovery configs that point Home Assistant's entities at it
+(`mqtt.homeassistant`). With `sparkplug.enabled` it also feeds each part to the
+Sparkplug B edge node (`mqtt.sparkplug`), which has a connection of its own.
 """
 
 from __future__ import annotations
