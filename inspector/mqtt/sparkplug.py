@@ -3,8 +3,9 @@
 - The edge node `spBv1.0/<group>/N.../<edge_node>` is born (NBIRTH, with `bdSeq` and
   `Node Control/Rebirth`) on every connect, after subscribing to its NCMD topic; its
   NDEATH, with the same `bdSeq`, is the connection's last will, and is also sent on a
-  clean stop. `bdSeq` rises by one (0..255) per connection, so a host application can
-  tell which death belongs to which birth.
+  clean stop. `bdSeq` rises by one (0..255) per connection, across restarts too (the
+  next one is kept in the store), so a host application can tell which death belongs
+  to which birth, even a late will of the station's previous run.
 - The camera device (`device_id`) is born (DBIRTH: every metric with its name, type and
   last value) right after the node; each part is one DDATA. Every message after the
   NBIRTH carries `seq`, 0..255 wrapping, restarting at 0 with each NBIRTH.
@@ -29,7 +30,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -249,13 +250,16 @@ class SparkplugNode:
         codec: SparkplugCodec,
         topics: SparkplugTopics,
         broker: NodeBroker,
+        bdseq: int = 0,
+        keep_bdseq: Callable[[int], None] | None = None,
     ) -> None:
         self._client = client
         self._codec = codec
         self._topics = topics
         self._broker = broker
         self._lock = threading.Lock()
-        self._bdseq = 0
+        self._bdseq = bdseq % SEQ_MODULO
+        self._keep_bdseq = keep_bdseq  # stores the next connection's bdSeq
         self._seq = 0
         self._born = False
         self._last: Inspection | None = None
@@ -303,6 +307,7 @@ class SparkplugNode:
             self._say(f"the broker refused the connection: {reason.getName()}")
             return
         self._problem = None
+        self._keep_next_bdseq()
         client.subscribe(self._topics.node("NCMD"), qos=0)  # before the birth, as specified
         self._birth()
 
@@ -323,6 +328,15 @@ class SparkplugNode:
         ):
             log.info("sparkplug: rebirth requested by a host application")
             self._birth()
+
+    def _keep_next_bdseq(self) -> None:
+        """Before this connection's birth: a restart must not reuse its bdSeq."""
+        if self._keep_bdseq is None:
+            return
+        try:
+            self._keep_bdseq((self._bdseq + 1) % SEQ_MODULO)
+        except Exception as exc:  # the store's problem; the node still works
+            self._say(f"cannot keep the next bdSeq ({exc})")
 
     # ---------------------------------------------------------------- messages
 

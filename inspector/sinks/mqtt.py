@@ -37,6 +37,7 @@ from inspector.mqtt.summary import Summary, SummaryBuilder, SummaryTopic, log_co
 from inspector.mqtt.topics import Topics
 from inspector.registry import OpenContext
 from inspector.sinks.base import Announce, Sink
+from inspector.store.db import transaction
 from inspector.types import EventKind, Inspection, StationEvent
 
 if TYPE_CHECKING:  # protobuf is the `sparkplug` extra: imported only where enabled
@@ -47,6 +48,7 @@ __all__ = ["FIELD", "MqttSink"]
 log = logging.getLogger(__name__)
 
 FIELD = "sinks.mqtt"  # how messages about this sink's config name it
+BDSEQ_KEY = "sparkplug_next_bdseq"  # in the store's meta table
 
 
 class MqttSink(Sink):
@@ -100,7 +102,9 @@ class MqttSink(Sink):
         )
         reader = link.store.connect()  # this sink's thread's: SPC state, counts
         spc = SpcState(spc_builder, reader, topics.spc)
-        node = _sparkplug_node(config, context, client_id) if config.sparkplug.enabled else None
+        node = None
+        if config.sparkplug.enabled:
+            node = _sparkplug_node(config, context, client_id, link.store.connect())
         summary = SummaryTopic(
             SummaryBuilder(context.line, context.station_name),
             Summary(*log_counts(reader)),
@@ -179,8 +183,11 @@ class SpcState:
         publisher.retain(self._topic, self._builder(self._conn))
 
 
-def _sparkplug_node(config: MqttSinkConfig, context: OpenContext, client_id: str) -> SparkplugNode:
-    """The Sparkplug B edge node on a client of its own (its will is the NDEATH)."""
+def _sparkplug_node(
+    config: MqttSinkConfig, context: OpenContext, client_id: str, conn: sqlite3.Connection
+) -> SparkplugNode:
+    """The Sparkplug B edge node on a client of its own (its will is the NDEATH), its
+    bdSeq carried across restarts in the store (`conn`, used on paho's thread only)."""
     try:
         from inspector.mqtt import sparkplug
     except ImportError as exc:
@@ -195,7 +202,18 @@ def _sparkplug_node(config: MqttSinkConfig, context: OpenContext, client_id: str
     backoff = config.reconnect
     client.reconnect_delay_set(max(1, round(backoff.initial_s)), max(1, round(backoff.max_s)))
     broker = sparkplug.NodeBroker(config.host, config.port, config.keepalive_s)
-    return sparkplug.SparkplugNode(client, sparkplug.SparkplugCodec(), topics, broker)
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (BDSEQ_KEY,)).fetchone()
+
+    def keep(next_bdseq: int) -> None:
+        with transaction(conn):
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                (BDSEQ_KEY, str(next_bdseq)),
+            )
+
+    codec = sparkplug.SparkplugCodec()
+    bdseq = int(row[0]) if row else 0
+    return sparkplug.SparkplugNode(client, codec, topics, broker, bdseq, keep)
 
 
 def _options(config: MqttSinkConfig) -> PublisherOptions:

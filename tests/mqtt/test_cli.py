@@ -39,12 +39,14 @@ def test_tail_prints_what_a_station_publishes(tmp_path: Path, brokers):
     broker = brokers()
     tail = subprocess.Popen(
         [sys.executable, "-m", "inspector", "mqtt", "tail", "--broker",
-         f"127.0.0.1:{broker.port}", "--timeout", "30", "--count", "4"],
+         f"127.0.0.1:{broker.port}", "--timeout", "30", "--count", "9"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+    # 9 arrive whatever the timing: status online, summary, spc, the state and link_up
+    # events, 3 results, status offline
     try:
         wait_for(lambda: _subscribed(broker), 20, "tail's subscription")
         published(tmp_path, broker.port)

@@ -119,24 +119,33 @@ STATION_SCRIPT = textwrap.dedent(
 )
 
 
-def test_ndeath_is_the_last_will(tmp_path: Path, brokers, subscribers):
+def start_station(folder: Path, port: int) -> subprocess.Popen:
+    root = Path(__file__).parents[2]
+    return subprocess.Popen(
+        [sys.executable, "-c", STATION_SCRIPT, str(folder), str(port)],
+        stdout=subprocess.DEVNULL,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+
+
+def test_ndeath_is_the_last_will_and_a_restart_takes_the_next_bdseq(
+    tmp_path: Path, brokers, subscribers
+):
     broker = brokers()
     subscriber = subscribers(broker, "spBv1.0/#")
-    station = subprocess.Popen(
-        [sys.executable, "-c", STATION_SCRIPT, str(tmp_path / "station"), str(broker.port)],
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).parents[2],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
-    )
-    try:
-        wait_for(lambda: on(subscriber, "DBIRTH"), 20, "the station's births")
-        station.send_signal(signal.SIGKILL)
-        station.wait(10)
-        wait_for(lambda: on(subscriber, "NDEATH"), 10, "NDEATH from the broker")
-    finally:
-        station.kill()
-        station.wait()
-        station.stdout.close()  # type: ignore[union-attr]
-    _, birth = decode(on(subscriber, "NBIRTH")[0])
-    _, death = decode(on(subscriber, "NDEATH")[0])
-    assert death == {"bdSeq": birth["bdSeq"]}
+    folder = tmp_path / "station"
+    for run in (1, 2):  # killed twice, on the same store
+        station = start_station(folder, broker.port)
+        try:
+            wait_for(lambda n=run: len(on(subscriber, "DBIRTH")) == n, 20, "the station's births")
+            station.send_signal(signal.SIGKILL)
+            station.wait(10)
+            wait_for(lambda n=run: len(on(subscriber, "NDEATH")) == n, 10, "NDEATH from the broker")
+        finally:
+            station.kill()
+            station.wait()
+    births = [decode(m)[1]["bdSeq"] for m in on(subscriber, "NBIRTH")]
+    deaths = [decode(m)[1] for m in on(subscriber, "NDEATH")]
+    assert births == [0, 1]
+    assert deaths == [{"bdSeq": 0}, {"bdSeq": 1}]
