@@ -8,12 +8,12 @@ message instead of replaying events. Its JSON Schema is `schemas/spc.v1.json`.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from inspector.errors import InspectorError
 from inspector.mqtt.payloads import SCHEMA_VERSION, encode, iso_utc
 from inspector.spc import store
 from inspector.spc.config import SpcMonitorConfig
@@ -91,7 +91,7 @@ def _specs(conn: sqlite3.Connection) -> list[MonitorSpec]:
     for definition in store.monitors(conn):
         try:
             specs.append(MonitorSpec.from_config(SpcMonitorConfig.model_validate_json(definition)))
-        except (ValueError, json.JSONDecodeError):
+        except (ValueError, InspectorError):  # pydantic's errors are ValueErrors
             continue
     return specs
 

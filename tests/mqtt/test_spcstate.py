@@ -52,3 +52,22 @@ def test_open_alarms_fit_the_payload(tmp_path, alarms, max_bytes, shown, truncat
     assert [a["alarm_id"] for a in doc["alarms"]] == list(range(1, len(doc["alarms"]) + 1))
     assert doc["monitors"][0]["chart"] == "p" and doc["monitors"][0]["limits"] is None
     assert doc["active_mask"] == (1 if alarms else 0)
+
+
+@pytest.mark.parametrize(
+    ("definitions", "names"),
+    [
+        ([("fails", '{"name": "fails", "measure": "fail_fraction"}')], ["fails"]),
+        ([("old", '{"name": "old", "measure": "gone"}')], []),  # another release's
+        ([("bad", "not json"), ("u", '{"name": "u", "measure": "defects"}')], ["u"]),
+    ],
+)
+def test_monitors_that_no_longer_parse_are_left_out(tmp_path, definitions, names):
+    with open_store(tmp_path / "station.db") as opened:
+        conn = opened.connect()
+        with transaction(conn):
+            store.save_monitors(conn, definitions)
+        doc = json.loads(SpcStateBuilder("line-1", "station-1", "abc", False, 4096)(conn))
+    VALIDATOR.validate(doc)
+    assert [m["name"] for m in doc["monitors"]] == names
+    assert doc["enabled"] is False
