@@ -1,0 +1,134 @@
+"""CLI of `inspector calibrate`: target, intrinsics, scale, lighting, check."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from inspector.cli.common import console, print_json
+
+if TYPE_CHECKING:
+    from inspector.calibrate.boards import BoardSpec
+    from inspector.calibrate.intrinsics import Intrinsics
+
+__all__ = ["calibrate_app"]
+
+calibrate_app = typer.Typer(
+    help="Camera, scale and lighting set-up: printable boards, the station's calibration "
+    "profile, and drift checks against its golden baseline.",
+    no_args_is_help=True,
+)
+
+KindOption = Annotated[str, typer.Option("--kind", help="charuco or checkerboard.")]
+SquaresOption = Annotated[str, typer.Option("--squares", help="Squares across x down, e.g. 9x6.")]
+SquareMmOption = Annotated[float, typer.Option("--square-mm", help="Side of one square, mm.")]
+MarkerMmOption = Annotated[float, typer.Option("--marker-mm", help="ChArUco marker side, mm.")]
+DictionaryOption = Annotated[str, typer.Option("--dictionary", help="ChArUco ArUco dictionary.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+ReportOption = Annotated[Path | None, typer.Option("--report", help="Write a report image.")]
+ByOption = Annotated[
+    str | None, typer.Option("--by", help="Who measured it (default: the login name).")
+]
+
+
+def _board(
+    kind: str, squares: str, square_mm: float, marker_mm: float, dictionary: str
+) -> BoardSpec:
+    from inspector.calibrate.boards import BoardKind, BoardSpec, parse_squares
+    from inspector.errors import ConfigError
+
+    try:
+        board_kind = BoardKind(kind)
+    except ValueError:
+        raise ConfigError(f"--kind: {kind!r} is not charuco or checkerboard") from None
+    cols, rows = parse_squares(squares)
+    return BoardSpec(board_kind, cols, rows, square_mm, marker_mm, dictionary)
+
+
+def _measured_by(by: str | None, command: str) -> str:
+    from inspector import __version__
+
+    return f"{by or getpass.getuser()}; inspector {__version__} calibrate {command}"
+
+
+@calibrate_app.command("target")
+def calibrate_target(
+    out: Annotated[Path, typer.Option("--out", help="board.pdf or board.png")],
+    kind: KindOption = "charuco",
+    squares: SquaresOption = "9x6",
+    square_mm: SquareMmOption = 25.0,
+    marker_mm: MarkerMmOption = 18.0,
+    dictionary: DictionaryOption = "DICT_5X5_100",
+    dpi: Annotated[int, typer.Option("--dpi", help="Resolution of the rendering.")] = 600,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out.")] = False,
+) -> None:
+    """Print a board at true scale (PDF page or PNG with its DPI); print it at 100 %."""
+    from inspector.calibrate.boards import write_target
+
+    spec = _board(kind, squares, square_mm, marker_mm, dictionary)
+    path = write_target(spec, out, dpi, force)
+    width, height = spec.size_mm
+    console.print(
+        f"{path}: {spec.describe()}; the squares measure {width:g} x {height:g} mm printed"
+    )
+
+
+@calibrate_app.command("intrinsics")
+def calibrate_intrinsics(
+    images: Annotated[Path, typer.Option("--images", help="Folder of board images.")],
+    out: Annotated[Path | None, typer.Option("--out", help="calibration/STATION.yaml")] = None,
+    kind: KindOption = "charuco",
+    squares: SquaresOption = "9x6",
+    square_mm: SquareMmOption = 25.0,
+    marker_mm: MarkerMmOption = 18.0,
+    dictionary: DictionaryOption = "DICT_5X5_100",
+    fit_k3: Annotated[bool, typer.Option("--fit-k3", help="Fit k3 (wide-angle lenses).")] = False,
+    station: Annotated[
+        str | None, typer.Option("--station", help="Station name (default: --out's stem).")
+    ] = None,
+    by: ByOption = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Camera matrix and distortion from a folder of board views, judged pass or fail."""
+    from inspector.calibrate.workflow import run_intrinsics
+
+    spec = _board(kind, squares, square_mm, marker_mm, dictionary)
+    result, views = run_intrinsics(spec, images, fit_k3)
+    if report is not None:
+        from inspector.calibrate.report import intrinsics_report
+
+        intrinsics_report(result, views, report)
+    if out is not None:
+        from inspector.calibrate.workflow import profile_with_intrinsics
+
+        by_text = _measured_by(by, "intrinsics")
+        profile_with_intrinsics(result, spec, out, station or out.stem, by_text)
+    if as_json:
+        print_json(result.to_json())
+        return
+    _print_intrinsics(result)
+    if result.problems:
+        raise typer.Exit(1)
+
+
+def _print_intrinsics(result: Intrinsics) -> None:
+    matrix = result.camera_matrix
+    console.print(
+        f"{result.verdict.upper()}: RMS {result.rms:.3f} px over {len(result.view_errors)} "
+        f"views ({len(result.rejected)} rejected), coverage {result.coverage:.0%}"
+    )
+    console.print(
+        f"fx {matrix[0, 0]:.2f}  fy {matrix[1, 1]:.2f}  cx {matrix[0, 2]:.2f}  "
+        f"cy {matrix[1, 2]:.2f}  (1 sigma: "
+        + ", ".join(f"{s:.2f}" for s in result.std_intrinsics[:4])
+        + ")"
+    )
+    console.print("dist " + " ".join(f"{d:.5f}" for d in result.dist_coeffs))
+    for name, error in result.rejected.items():
+        console.print(f"rejected {name}: {error:.3f} px")
+    for problem in result.problems:
+        console.print(f"- {problem}")
