@@ -30,6 +30,7 @@ __all__ = [
     "flat_field_path",
     "load_profile",
     "new_profile",
+    "now",
     "profile_checksum",
     "save_profile",
 ]
@@ -106,11 +107,15 @@ def profile_checksum(profile: Profile) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 def new_profile(station: str, image_size: tuple[int, int], measured_by: str) -> Profile:
     return Profile(
         station=station,
         image_size=image_size,
-        measured_at=datetime.now(UTC).replace(microsecond=0),
+        measured_at=now(),
         measured_by=measured_by,
     )
 

@@ -10,9 +10,10 @@ import cv2
 import numpy as np
 
 from inspector.calibrate.intrinsics import Intrinsics, View
+from inspector.calibrate.scale import Scale
 from inspector.errors import ConfigError
 
-__all__ = ["figure", "intrinsics_report", "residuals", "save"]
+__all__ = ["figure", "intrinsics_report", "residuals", "save", "scale_report"]
 
 
 def figure(columns: int, rows: int = 1, width: float = 5.0) -> tuple[Any, Any]:
@@ -84,4 +85,22 @@ def intrinsics_report(result: Intrinsics, views: list[View], out: Path) -> Path:
     field.set(xlim=(0, w), ylim=(h, 0), aspect="equal")
     field.set_title(f"residual field (x{gain:.0f})")
     fig.suptitle(f"intrinsics: {result.verdict.upper()}  " + "; ".join(result.problems)[:120])
+    return save(fig, out)
+
+
+def scale_report(scale: Scale, grey: np.ndarray, out: Path) -> Path:
+    """The image with each corner coloured by its local mm/px (x and y)."""
+    fig, axes = figure(2)
+    for ax, axis, name in ((axes[0], 0, "x"), (axes[1], 1, "y")):
+        ax.imshow(grey, cmap="gray")
+        dots = ax.scatter(
+            scale.points[:, 0], scale.points[:, 1], c=scale.local[:, axis], s=12, cmap="viridis"
+        )
+        fig.colorbar(dots, ax=ax, label=f"mm/px in {name}")
+        ax.set_axis_off()
+    tilt = "?" if scale.tilt_deg is None else f"{scale.tilt_deg:.2f} deg"
+    fig.suptitle(
+        f"scale {scale.mm_per_px_x:.5f} x {scale.mm_per_px_y:.5f} mm/px, "
+        f"varies {scale.variation:.2%}, tilt {tilt}"
+    )
     return save(fig, out)

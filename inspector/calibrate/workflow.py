@@ -5,19 +5,34 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from inspector.calibrate.boards import BoardSpec
 from inspector.calibrate.corners import CornerFinder, read_grey_images
 from inspector.calibrate.intrinsics import Intrinsics, View, calibrate
 from inspector.calibrate.profile import (
     IntrinsicsSection,
     Profile,
+    ScaleSection,
     load_profile,
     new_profile,
+    now,
     save_profile,
 )
-from inspector.errors import DataError
+from inspector.calibrate.scale import Scale, measure_scale
+from inspector.errors import ConfigError, DataError
 
-__all__ = ["find_views", "profile_with_intrinsics", "run_intrinsics", "update_profile"]
+__all__ = [
+    "find_views",
+    "parse_roi",
+    "profile_with_intrinsics",
+    "profile_with_scale",
+    "read_one_grey",
+    "run_intrinsics",
+    "run_scale",
+    "update_profile",
+]
 
 
 def find_views(spec: BoardSpec, folder: Path) -> tuple[list[View], tuple[int, int]]:
@@ -51,7 +66,7 @@ def update_profile(out: Path, station: str, size: tuple[int, int], by: str) -> P
             f"--out: {out} is for {profile.image_size[0]}x{profile.image_size[1]} images, "
             f"these are {size[0]}x{size[1]}; write a new profile or recalibrate at that size"
         )
-    return profile.model_copy(update={"measured_by": by})
+    return profile.model_copy(update={"measured_by": by, "measured_at": now()})
 
 
 def profile_with_intrinsics(
@@ -68,3 +83,74 @@ def profile_with_intrinsics(
         board=spec.describe(),
     )
     return save_profile(profile.model_copy(update={"intrinsics": section, "scale": None}), out)
+
+
+def read_one_grey(path: Path, option: str = "--image") -> np.ndarray:
+    grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE) if path.is_file() else None
+    if grey is None:
+        raise DataError(f"{option}: {path} is not a readable image")
+    return grey
+
+
+def run_scale(
+    spec: BoardSpec, image: Path, profile_path: Path | None
+) -> tuple[Scale, np.ndarray, Profile | None]:
+    """Scale (and tilt, with intrinsics) from one image of the board on the plane."""
+    grey = read_one_grey(image)
+    profile = None
+    if profile_path is not None and profile_path.exists():
+        profile = load_profile(profile_path, "--profile")
+        _same_size(profile, grey, "--image")
+    corners = CornerFinder(spec).find(grey)
+    if corners is None:
+        raise DataError(
+            f"--image: {image} does not show a {spec.describe()}; check the board flags, "
+            "focus and lighting"
+        )
+    intrinsics = profile.intrinsics if profile is not None else None
+    return measure_scale(corners, intrinsics), grey, profile
+
+
+def _same_size(profile: Profile, grey: np.ndarray, option: str) -> None:
+    size = (grey.shape[1], grey.shape[0])
+    if tuple(profile.image_size) != size:
+        raise DataError(
+            f"{option}: the image is {size[0]}x{size[1]}, the profile was measured at "
+            f"{profile.image_size[0]}x{profile.image_size[1]}; use the station's camera "
+            "resolution or recalibrate"
+        )
+
+
+def profile_with_scale(
+    scale: Scale,
+    spec: BoardSpec,
+    out: Path,
+    size: tuple[int, int],
+    roi: tuple[int, int, int, int] | None,
+    by: str,
+) -> Profile:
+    profile = update_profile(out, out.stem, size, by)
+    section = ScaleSection(
+        mm_per_px_x=scale.mm_per_px_x,
+        mm_per_px_y=scale.mm_per_px_y,
+        variation=scale.variation,
+        tilt_deg=scale.tilt_deg,
+        board=spec.describe(),
+    )
+    update: dict[str, object] = {"scale": section}
+    if roi is not None:
+        update["roi"] = roi
+    return save_profile(profile.model_copy(update=update), out)
+
+
+def parse_roi(text: str, size: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+    """`x0,y0,x1,y1` in pixels."""
+    try:
+        x0, y0, x1, y1 = (int(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--roi: {text!r} is not x0,y0,x1,y1 in pixels") from None
+    if not (0 <= x0 < x1 and 0 <= y0 < y1):
+        raise ConfigError(f"--roi: {text} is empty or negative; x0 < x1 and y0 < y1")
+    if size is not None and (x1 > size[0] or y1 > size[1]):
+        raise ConfigError(f"--roi: {text} leaves the {size[0]}x{size[1]} image")
+    return x0, y0, x1, y1

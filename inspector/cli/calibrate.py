@@ -132,3 +132,45 @@ def _print_intrinsics(result: Intrinsics) -> None:
         console.print(f"rejected {name}: {error:.3f} px")
     for problem in result.problems:
         console.print(f"- {problem}")
+
+
+@calibrate_app.command("scale")
+def calibrate_scale(
+    image: Annotated[Path, typer.Option("--image", help="The board lying on the plane.")],
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="Profile to use (intrinsics) and write the scale to."),
+    ] = None,
+    roi: Annotated[
+        str | None, typer.Option("--roi", help="x0,y0,x1,y1: the inspected area, px.")
+    ] = None,
+    kind: KindOption = "charuco",
+    squares: SquaresOption = "9x6",
+    square_mm: SquareMmOption = 25.0,
+    marker_mm: MarkerMmOption = 18.0,
+    dictionary: DictionaryOption = "DICT_5X5_100",
+    by: ByOption = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """mm per pixel (x, y, and its spread over the field) and the plane's tilt."""
+    from inspector.calibrate.workflow import parse_roi, profile_with_scale, run_scale
+
+    spec = _board(kind, squares, square_mm, marker_mm, dictionary)
+    scale, grey, _ = run_scale(spec, image, profile)
+    size = (grey.shape[1], grey.shape[0])
+    area = parse_roi(roi, size) if roi is not None else None
+    if report is not None:
+        from inspector.calibrate.report import scale_report
+
+        scale_report(scale, grey, report)
+    if profile is not None:
+        profile_with_scale(scale, spec, profile, size, area, _measured_by(by, "scale"))
+    if as_json:
+        print_json(scale.to_json())
+        return
+    tilt = "unknown (no intrinsics)" if scale.tilt_deg is None else f"{scale.tilt_deg:.2f} deg"
+    console.print(
+        f"{scale.mm_per_px_x:.5f} mm/px in x, {scale.mm_per_px_y:.5f} mm/px in y; "
+        f"varies {scale.variation:.2%} across the board; tilt {tilt}"
+    )
