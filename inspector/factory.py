@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.calibrate.profile import Profile, station_profile
 from inspector.camera.base import FrameShape, FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
@@ -70,7 +71,7 @@ def open_model(config: StationConfig) -> tuple[Detector, Judge]:
         undo.callback(detector.close)
         card = load_card(config.model.path)
         card_threshold = card.pass_fail.threshold if card and card.pass_fail else None
-        judge = Judge(detector.info.names, config.judge, card_threshold)
+        judge = Judge(detector.info.names, config.judge, card_threshold, _mm_per_px(config))
         conf = config.model.conf if config.model.conf is not None else judge.lowest_confidence
         if conf > judge.lowest_confidence:
             raise ConfigError(
@@ -81,6 +82,13 @@ def open_model(config: StationConfig) -> tuple[Detector, Judge]:
         _warm_up(detector)
         undo.pop_all()
     return detector, judge
+
+
+def _mm_per_px(config: StationConfig) -> tuple[float, float] | None:
+    profile = station_profile(config.calibration)
+    if profile is None or profile.scale is None:
+        return None
+    return profile.scale.mm_per_px_x, profile.scale.mm_per_px_y
 
 
 def _warm_up(detector: Detector) -> None:
@@ -114,8 +122,10 @@ def build_station(
         source = source or open_source(config.camera)
         stack.callback(source.close)
         check_rois(config, source.frame_shape)
+        profile = station_profile(config.calibration)
+        calibration_id = check_calibration(profile, config, source.frame_shape)
         link = _open_plc(config, stack)
-        store, changes = _open_store(config, detector, judge, stack, command)
+        store, changes = _open_store(config, detector, judge, stack, command, calibration_id)
         context = OpenContext(
             config.station.name, config.station.line, detector.info.names, link, store
         )
@@ -127,7 +137,9 @@ def build_station(
         for sink_config in config.sinks:
             runners.append(_run(_open_sink(sink_config, context), stack))
         runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
-        parts = _Opened(detector, judge, source, trigger, runners, link, store.writer, spc)
+        parts = _Opened(
+            detector, judge, source, trigger, runners, link, store.writer, spc, calibration_id
+        )
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
@@ -156,6 +168,7 @@ class _Opened:
     link: PlcLink | None
     writer: InspectionWriter
     spc: SpcSink | None = None
+    calibration_id: str | None = None
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -175,6 +188,7 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
         model_sha256=detector.info.sha256,
         config_hash=config_hash(config),
         run_id=uuid.uuid4().hex[:12],
+        calibration_id=parts.calibration_id,
     )
     listeners: tuple[StationListener, ...] = (link.monitor,) if link else ()
     locate = PartLocator(config.locate) if config.locate else None
@@ -220,6 +234,7 @@ def _open_store(
     judge: Judge,
     stack: contextlib.ExitStack,
     command: str,
+    calibration_id: str | None,
 ) -> tuple[StoreLink, tuple[AuditEntry, ...]]:
     """The store (migrated forward), the worker's inspection writer, the log thread's
     image and event sink, and one audit row per thing that changed since the last start."""
@@ -237,18 +252,18 @@ def _open_store(
         config_hash(config),
         detector.info.sha256,
         judge.default_confidence,
-        None,
+        calibration_id,
         command,
     )
     return StoreLink(store, writer, sink), changes
 
 
-# What a change the audit found at start is announced as (calibration: not built yet).
+# What a change the audit found at start is announced as.
 _CHANGE_EVENTS = {
     AuditKind.CONFIG: EventKind.CONFIG_CHANGED,
     AuditKind.MODEL: EventKind.MODEL_CHANGED,
     AuditKind.THRESHOLD: EventKind.THRESHOLD_CHANGED,
-    AuditKind.CALIBRATION: EventKind.CONFIG_CHANGED,
+    AuditKind.CALIBRATION: EventKind.CALIBRATION_CHANGED,
 }
 
 
@@ -279,6 +294,22 @@ def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:
     kind = config.kind
     sink: Sink = SINKS.plugin_class(kind).open(config, context)
     return SinkRunner(sink, config.queue_size)
+
+
+def check_calibration(
+    profile: Profile | None, config: StationConfig, frame_shape: FrameShape
+) -> str | None:
+    """The profile's id, once its image size is the camera's."""
+    if profile is None:
+        return None
+    height, width = frame_shape[:2]
+    if tuple(profile.image_size) != (width, height):
+        w, h = profile.image_size
+        raise ConfigError(
+            f"calibration.profile: {config.calibration.profile} was measured at {w}x{h}, the "
+            f"camera gives {width}x{height} frames; recalibrate at the camera's resolution"
+        )
+    return profile.calibration_id
 
 
 def check_rois(config: StationConfig, frame_shape: FrameShape) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from inspector.config import CalibrationConfig
 from inspector.errors import ConfigError
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "now",
     "profile_checksum",
     "save_profile",
+    "station_profile",
 ]
 
 
@@ -157,6 +159,13 @@ def load_profile(path: Path, field: str = "profile") -> Profile:
         )
     _check_flat_field(profile, path, field)
     return profile
+
+
+def station_profile(config: CalibrationConfig) -> Profile | None:
+    """The profile station.yaml's `calibration:` names, verified; None when disabled."""
+    if not config.enabled or config.profile is None:
+        return None
+    return load_profile(config.profile, "calibration.profile")
 
 
 def flat_field_path(profile: Profile, profile_path: Path) -> Path | None:

@@ -1,0 +1,94 @@
+"""The profile: sealed on save, refused at load when missing, edited or damaged; the
+station applies it (calibration id, audit event, size check against the camera)."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+import cv2
+import pytest
+
+from inspector.calibrate.profile import (
+    ScaleSection,
+    load_profile,
+    new_profile,
+    save_profile,
+)
+from inspector.config import parse_config
+from inspector.errors import ConfigError
+from inspector.factory import build_station
+from tests.plc.harness import free_port
+from tests.test_factory import base
+
+SCALE = ScaleSection(mm_per_px_x=0.5, mm_per_px_y=0.5, variation=0.01, tilt_deg=1.0, board="b")
+
+
+def write(tmp_path: Path, size=(640, 480)) -> Path:
+    path = tmp_path / "calibration" / "st.yaml"
+    save_profile(new_profile("st", size, "test").model_copy(update={"scale": SCALE}), path)
+    return path
+
+
+def tamper(path: Path) -> None:
+    path.write_text(path.read_text().replace("mm_per_px_x: 0.5", "mm_per_px_x: 0.6"))
+
+
+def flat_missing(path: Path) -> None:
+    profile = load_profile(path).model_copy(update={"flat_field": "st.flat.png"})
+    save_profile(profile, path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        (None, None),
+        (tamper, "checksum mismatch"),
+        (lambda p: p.unlink(), "not found; run `inspector calibrate intrinsics"),
+        (lambda p: p.write_text("station: [unclosed"), "not a readable profile"),
+        (lambda p: p.write_text("station: st\n"), "image_size: Field required"),
+        (flat_missing, "flat_field .* not found"),
+    ],
+)
+def test_load(tmp_path: Path, damage, error):
+    path = write(tmp_path)
+    if damage:
+        damage(path)
+    if error:
+        with pytest.raises(ConfigError, match=f"^calibration.profile: .*{error}"):
+            load_profile(path, "calibration.profile")
+    else:
+        profile = load_profile(path)
+        assert profile.scale == SCALE and profile.calibration_id == f"st-{profile.checksum[:12]}"
+
+
+def video_size(path: str) -> tuple[int, int]:
+    capture = cv2.VideoCapture(path)
+    size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    capture.release()
+    return size
+
+
+def test_the_station_audits_and_announces_a_new_profile(tmp_path: Path):
+    doc = base(tmp_path, free_port())
+    path = write(tmp_path, video_size(doc["camera"]["path"]))
+    doc["calibration"] = {"enabled": True, "profile": str(path)}
+    doc["judge"] = {"min_confidence": 0.5, "classes": {"defect": {"min_width_mm": 2.0}}}
+    parts = build_station(parse_config(doc, "test"))
+    parts.station.start()
+    parts.station.stop()
+    assert parts.judge.min_wh[parts.judge.names.index("defect")][0] == pytest.approx(4.0)
+    with contextlib.closing(sqlite3.connect(tmp_path / "log.db")) as conn:
+        kinds = [k for (k,) in conn.execute("SELECT kind FROM events ORDER BY id")]
+        audited = conn.execute("SELECT new_hash FROM audit WHERE kind = 'calibration'").fetchall()
+    assert "calibration_changed" in kinds
+    assert audited == [(load_profile(path).calibration_id,)]
+
+
+def test_a_profile_of_another_size_is_refused(tmp_path: Path):
+    doc = base(tmp_path, free_port())
+    path = write(tmp_path, (1920, 1080))
+    doc["calibration"] = {"enabled": True, "profile": str(path)}
+    with pytest.raises(ConfigError, match=r"calibration.profile: .* was measured at 1920x1080"):
+        build_station(parse_config(doc, "test"))
