@@ -10,10 +10,18 @@ import cv2
 import numpy as np
 
 from inspector.calibrate.intrinsics import Intrinsics, View
+from inspector.calibrate.lighting import Quality
 from inspector.calibrate.scale import Scale
 from inspector.errors import ConfigError
 
-__all__ = ["figure", "intrinsics_report", "residuals", "save", "scale_report"]
+__all__ = [
+    "figure",
+    "intrinsics_report",
+    "lighting_report",
+    "residuals",
+    "save",
+    "scale_report",
+]
 
 
 def figure(columns: int, rows: int = 1, width: float = 5.0) -> tuple[Any, Any]:
@@ -102,5 +110,42 @@ def scale_report(scale: Scale, grey: np.ndarray, out: Path) -> Path:
     fig.suptitle(
         f"scale {scale.mm_per_px_x:.5f} x {scale.mm_per_px_y:.5f} mm/px, "
         f"varies {scale.variation:.2%}, tilt {tilt}"
+    )
+    return save(fig, out)
+
+
+def _grid(ax: Any, fig: Any, values: np.ndarray, title: str, fmt: str) -> None:
+    shown = ax.imshow(values, cmap="magma")
+    for (r, c), value in np.ndenumerate(values):
+        ax.text(c, r, format(value, fmt), ha="center", va="center", fontsize=6, color="c")
+    fig.colorbar(shown, ax=ax)
+    ax.set_title(title)
+    ax.set_axis_off()
+
+
+def lighting_report(quality: Quality, grey: np.ndarray, flat: Quality | None, out: Path) -> Path:
+    """The image, its focus map, its brightness (or the flat target's) per region."""
+    fig, (image, focus, light) = figure(3)
+    image.imshow(grey, cmap="gray", vmin=0, vmax=255)
+    image.set_axis_off()
+    image.set_title(
+        f"mean {quality.brightness:.0f}, clipped {quality.clipped_bright:.0%}, "
+        f"glare {quality.glare:.0%}",
+        fontsize=9,
+    )
+    _grid(
+        focus,
+        fig,
+        quality.region_focus,
+        f"focus (Laplacian var.) {quality.focus_laplacian:.0f}",
+        ".0f",
+    )
+    source = flat or quality
+    _grid(
+        light,
+        fig,
+        source.region_brightness,
+        f"{'flat target' if flat else 'image'} brightness, uniformity {source.uniformity:.2f}",
+        ".0f",
     )
     return save(fig, out)

@@ -3,6 +3,7 @@ printing: the CLI stays a thin layer of options."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,9 @@ import numpy as np
 from inspector.calibrate.boards import BoardSpec
 from inspector.calibrate.corners import CornerFinder, read_grey_images
 from inspector.calibrate.intrinsics import Intrinsics, View, calibrate
+from inspector.calibrate.lighting import Quality, flat_field_gain, measure_quality
 from inspector.calibrate.profile import (
+    Baseline,
     IntrinsicsSection,
     Profile,
     ScaleSection,
@@ -24,15 +27,22 @@ from inspector.calibrate.scale import Scale, measure_scale
 from inspector.errors import ConfigError, DataError
 
 __all__ = [
+    "FLAT_SCALE",
+    "baseline_of",
     "find_views",
     "parse_roi",
     "profile_with_intrinsics",
+    "profile_with_lighting",
     "profile_with_scale",
     "read_one_grey",
     "run_intrinsics",
+    "run_lighting",
     "run_scale",
     "update_profile",
 ]
+
+
+FLAT_SCALE = 16384.0  # the flat-field file holds gain x this in 16 bits (gain < 4)
 
 
 def find_views(spec: BoardSpec, folder: Path) -> tuple[list[View], tuple[int, int]]:
@@ -154,3 +164,54 @@ def parse_roi(text: str, size: tuple[int, int] | None = None) -> tuple[int, int,
     if size is not None and (x1 > size[0] or y1 > size[1]):
         raise ConfigError(f"--roi: {text} leaves the {size[0]}x{size[1]} image")
     return x0, y0, x1, y1
+
+
+def run_lighting(
+    image: Path, flat: Path | None, profile_path: Path | None
+) -> tuple[Quality, Quality | None, np.ndarray]:
+    """The golden image's figures, the plain target's (when given), and the image."""
+    grey = read_one_grey(image)
+    if profile_path is not None and profile_path.exists():
+        _same_size(load_profile(profile_path, "--profile"), grey, "--image")
+    flat_grey = read_one_grey(flat, "--flat") if flat is not None else None
+    if flat_grey is not None and flat_grey.shape != grey.shape:
+        raise DataError("--flat: the plain target's image is not the size of --image")
+    flat_quality = measure_quality(flat_grey) if flat_grey is not None else None
+    return measure_quality(grey), flat_quality, grey
+
+
+def baseline_of(quality: Quality, flat_quality: Quality | None) -> Baseline:
+    return Baseline(
+        focus_laplacian=quality.focus_laplacian,
+        tenengrad=quality.tenengrad,
+        brightness=quality.brightness,
+        clipped_dark=quality.clipped_dark,
+        clipped_bright=quality.clipped_bright,
+        uniformity=(flat_quality or quality).uniformity,
+        glare=quality.glare,
+        content_xy=quality.content_xy,
+    )
+
+
+def profile_with_lighting(
+    quality: Quality,
+    size: tuple[int, int],
+    flat: Path | None,
+    flat_quality: Quality | None,
+    out: Path,
+    by: str,
+) -> Profile:
+    """Record the golden baseline and, from a plain target, the flat-field reference
+    beside the profile (`STATION.flat.png`: 16-bit, gain x FLAT_SCALE)."""
+    grey = read_one_grey(flat, "--flat") if flat is not None else None
+    profile = update_profile(out, out.stem, size, by)
+    update: dict[str, object] = {"baseline": baseline_of(quality, flat_quality)}
+    if grey is not None:
+        name = f"{out.stem}.flat.png"
+        gain = flat_field_gain(grey)
+        encoded = np.clip(gain * FLAT_SCALE, 0, 65535).astype(np.uint16)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out.parent / name), encoded)
+        digest = hashlib.sha256((out.parent / name).read_bytes()).hexdigest()
+        update |= {"flat_field": name, "flat_field_sha256": digest}
+    return save_profile(profile.model_copy(update=update), out)

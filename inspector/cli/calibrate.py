@@ -174,3 +174,47 @@ def calibrate_scale(
         f"{scale.mm_per_px_x:.5f} mm/px in x, {scale.mm_per_px_y:.5f} mm/px in y; "
         f"varies {scale.variation:.2%} across the board; tilt {tilt}"
     )
+
+
+@calibrate_app.command("lighting")
+def calibrate_lighting(
+    image: Annotated[
+        Path, typer.Option("--image", help="A golden part (or the scene) as it should look.")
+    ],
+    flat: Annotated[
+        Path | None,
+        typer.Option("--flat", help="A plain grey or white target filling the view."),
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option("--profile", help="Profile to record the baseline and flat field in."),
+    ] = None,
+    by: ByOption = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Focus, exposure, uniformity and glare; records the golden baseline and flat field."""
+    from inspector.calibrate.workflow import profile_with_lighting, run_lighting
+
+    quality, flat_quality, grey = run_lighting(image, flat, profile)
+    if report is not None:
+        from inspector.calibrate.report import lighting_report
+
+        lighting_report(quality, grey, flat_quality, report)
+    if profile is not None:
+        size = (grey.shape[1], grey.shape[0])
+        profile_with_lighting(
+            quality, size, flat, flat_quality, profile, _measured_by(by, "lighting")
+        )
+    doc = quality.to_json()
+    if flat_quality is not None:
+        doc["uniformity"] = round(flat_quality.uniformity, 4)
+    if as_json:
+        print_json(doc)
+        return
+    console.print(
+        f"focus: Laplacian variance {doc['focus_laplacian']}, Tenengrad {doc['tenengrad']}; "
+        f"brightness {doc['brightness']} (clipped {quality.clipped_dark:.2%} dark, "
+        f"{quality.clipped_bright:.2%} bright); uniformity {doc['uniformity']}; "
+        f"glare {quality.glare:.2%}"
+    )
