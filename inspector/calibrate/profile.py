@@ -77,6 +77,14 @@ class Baseline(_Frozen):
     uniformity: float = Field(ge=0, le=1)
     glare: float = Field(ge=0, le=1)
     content_xy: tuple[float, float] = Field(description="Centroid of the image's edges, px.")
+    health_brightness: float | None = Field(
+        default=None, description="inspector.spc.health's brightness of the golden image."
+    )
+    health_focus: float | None = Field(
+        default=None,
+        description="inspector.spc.health's focus of the golden image: the "
+        "figure the station logs per part, comparable with it.",
+    )
 
 
 class Profile(_Frozen):

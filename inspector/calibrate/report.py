@@ -9,12 +9,14 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inspector.calibrate.drift import DriftCheck
 from inspector.calibrate.intrinsics import Intrinsics, View
 from inspector.calibrate.lighting import Quality
 from inspector.calibrate.scale import Scale
 from inspector.errors import ConfigError
 
 __all__ = [
+    "check_report",
     "figure",
     "intrinsics_report",
     "lighting_report",
@@ -148,4 +150,24 @@ def lighting_report(quality: Quality, grey: np.ndarray, flat: Quality | None, ou
         f"{'flat target' if flat else 'image'} brightness, uniformity {source.uniformity:.2f}",
         ".0f",
     )
+    return save(fig, out)
+
+
+def check_report(result: DriftCheck, first: np.ndarray, out: Path) -> Path:
+    """A frame, and each figure against its baseline (red: out of tolerance)."""
+    fig, (image, bars) = figure(2)
+    image.imshow(first, cmap="gray", vmin=0, vmax=255)
+    image.set_axis_off()
+    image.set_title(f"{'GO' if result.go else 'NO-GO'} ({result.frames} frames)")
+    names = [i.name for i in result.items]
+    ratios = [
+        i.measured / i.baseline if i.baseline else 1.0 + i.measured / 100 for i in result.items
+    ]
+    bars.barh(names, ratios, color=["tab:green" if i.ok else "red" for i in result.items])
+    bars.axvline(1.0, color="k", lw=0.8)
+    bars.set(xlabel="measured / baseline (position: 1 + px / 100)")
+    for row, item in enumerate(result.items):
+        bars.text(
+            0.02, row, item.limit, va="center", fontsize=7, transform=bars.get_yaxis_transform()
+        )
     return save(fig, out)

@@ -11,6 +11,7 @@ import numpy as np
 
 from inspector.calibrate.boards import BoardSpec
 from inspector.calibrate.corners import CornerFinder, read_grey_images
+from inspector.calibrate.drift import DriftCheck, check_drift
 from inspector.calibrate.intrinsics import Intrinsics, View, calibrate
 from inspector.calibrate.lighting import Quality, flat_field_gain, measure_quality
 from inspector.calibrate.profile import (
@@ -25,6 +26,7 @@ from inspector.calibrate.profile import (
 )
 from inspector.calibrate.scale import Scale, measure_scale
 from inspector.errors import ConfigError, DataError
+from inspector.spc.health import measure_image
 
 __all__ = [
     "FLAT_SCALE",
@@ -35,6 +37,7 @@ __all__ = [
     "profile_with_lighting",
     "profile_with_scale",
     "read_one_grey",
+    "run_check",
     "run_intrinsics",
     "run_lighting",
     "run_scale",
@@ -180,8 +183,11 @@ def run_lighting(
     return measure_quality(grey), flat_quality, grey
 
 
-def baseline_of(quality: Quality, flat_quality: Quality | None) -> Baseline:
+def baseline_of(quality: Quality, flat_quality: Quality | None, grey: np.ndarray) -> Baseline:
+    health = measure_image(grey)
     return Baseline(
+        health_brightness=health.brightness,
+        health_focus=health.focus,
         focus_laplacian=quality.focus_laplacian,
         tenengrad=quality.tenengrad,
         brightness=quality.brightness,
@@ -195,7 +201,7 @@ def baseline_of(quality: Quality, flat_quality: Quality | None) -> Baseline:
 
 def profile_with_lighting(
     quality: Quality,
-    size: tuple[int, int],
+    image: np.ndarray,
     flat: Path | None,
     flat_quality: Quality | None,
     out: Path,
@@ -204,8 +210,9 @@ def profile_with_lighting(
     """Record the golden baseline and, from a plain target, the flat-field reference
     beside the profile (`STATION.flat.png`: 16-bit, gain x FLAT_SCALE)."""
     grey = read_one_grey(flat, "--flat") if flat is not None else None
+    size = (image.shape[1], image.shape[0])
     profile = update_profile(out, out.stem, size, by)
-    update: dict[str, object] = {"baseline": baseline_of(quality, flat_quality)}
+    update: dict[str, object] = {"baseline": baseline_of(quality, flat_quality, image)}
     if grey is not None:
         name = f"{out.stem}.flat.png"
         gain = flat_field_gain(grey)
@@ -215,3 +222,24 @@ def profile_with_lighting(
         digest = hashlib.sha256((out.parent / name).read_bytes()).hexdigest()
         update |= {"flat_field": name, "flat_field_sha256": digest}
     return save_profile(profile.model_copy(update=update), out)
+
+
+def run_check(profile_path: Path, images: Path, flat: Path | None) -> tuple[DriftCheck, np.ndarray]:
+    """Frames (one image or a folder) against the profile's golden baseline; returns
+    the check and the first frame."""
+    profile = load_profile(profile_path, "--profile")
+    if profile.baseline is None:
+        raise DataError(
+            f"--profile: {profile_path} has no golden baseline; run "
+            f"`inspector calibrate lighting --profile {profile_path}` first"
+        )
+    if images.is_dir():
+        greys = [grey for _, grey in read_grey_images(images)]
+    else:
+        greys = [read_one_grey(images, "--images")]
+    for grey in greys:
+        _same_size(profile, grey, "--images")
+    flat_quality = measure_quality(read_one_grey(flat, "--flat")) if flat else None
+    frames = [measure_quality(grey) for grey in greys]
+    width = greys[0].shape[1]
+    return check_drift(profile.baseline, frames, width, flat_quality), greys[0]

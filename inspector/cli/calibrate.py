@@ -202,9 +202,8 @@ def calibrate_lighting(
 
         lighting_report(quality, grey, flat_quality, report)
     if profile is not None:
-        size = (grey.shape[1], grey.shape[0])
         profile_with_lighting(
-            quality, size, flat, flat_quality, profile, _measured_by(by, "lighting")
+            quality, grey, flat, flat_quality, profile, _measured_by(by, "lighting")
         )
     doc = quality.to_json()
     if flat_quality is not None:
@@ -218,3 +217,37 @@ def calibrate_lighting(
         f"{quality.clipped_bright:.2%} bright); uniformity {doc['uniformity']}; "
         f"glare {quality.glare:.2%}"
     )
+
+
+@calibrate_app.command("check")
+def calibrate_check(
+    profile: Annotated[Path, typer.Option("--profile", help="The station's profile.")],
+    images: Annotated[
+        Path, typer.Option("--images", help="A frame, or a folder of recent frames.")
+    ],
+    flat: Annotated[
+        Path | None, typer.Option("--flat", help="The plain target again (uniformity).")
+    ] = None,
+    report: ReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Go/no-go: focus, brightness, glare, position (and uniformity) against the baseline."""
+    from inspector.calibrate.workflow import run_check
+
+    result, first = run_check(profile, images, flat)
+    if report is not None:
+        from inspector.calibrate.report import check_report
+
+        check_report(result, first, report)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        console.print(f"{'GO' if result.go else 'NO-GO'} over {result.frames} frame(s)")
+        for item in result.items:
+            mark = "ok " if item.ok else "BAD"
+            console.print(
+                f"{mark} {item.name}: {item.measured:.3f} (baseline {item.baseline:.3f}; "
+                f"{item.limit})"
+            )
+    if not result.go:
+        raise typer.Exit(1)
