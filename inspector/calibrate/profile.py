@@ -24,11 +24,13 @@ from inspector.config import CalibrationConfig
 from inspector.errors import ConfigError
 
 __all__ = [
+    "FLAT_SCALE",
     "Baseline",
     "IntrinsicsSection",
     "Profile",
     "ScaleSection",
     "flat_field_path",
+    "load_flat_gain",
     "load_profile",
     "new_profile",
     "now",
@@ -36,6 +38,9 @@ __all__ = [
     "save_profile",
     "station_profile",
 ]
+
+
+FLAT_SCALE = 16384.0  # the flat-field file holds gain x this in 16 bits (gain < 4)
 
 
 class _Frozen(BaseModel):
@@ -178,6 +183,19 @@ def station_profile(config: CalibrationConfig) -> Profile | None:
 
 def flat_field_path(profile: Profile, profile_path: Path) -> Path | None:
     return profile_path.parent / profile.flat_field if profile.flat_field else None
+
+
+def load_flat_gain(profile: Profile, profile_path: Path) -> np.ndarray | None:
+    """The flat-field gain (float32, raw pixels) of a loaded profile, or None."""
+    path = flat_field_path(profile, profile_path)
+    if path is None:
+        return None
+    import cv2
+
+    encoded = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if encoded is None or encoded.shape[::-1] != tuple(profile.image_size):
+        raise ConfigError(f"flat_field: {path} is not a {profile.image_size} 16-bit image")
+    return np.asarray(encoded, np.float32) / np.float32(FLAT_SCALE)
 
 
 def _check_flat_field(profile: Profile, path: Path, field: str) -> None:

@@ -15,6 +15,7 @@ from inspector.calibrate.drift import DriftCheck, check_drift
 from inspector.calibrate.intrinsics import Intrinsics, View, calibrate
 from inspector.calibrate.lighting import Quality, flat_field_gain, measure_quality
 from inspector.calibrate.profile import (
+    FLAT_SCALE,
     Baseline,
     IntrinsicsSection,
     Profile,
@@ -29,7 +30,6 @@ from inspector.errors import ConfigError, DataError
 from inspector.spc.health import measure_image
 
 __all__ = [
-    "FLAT_SCALE",
     "baseline_of",
     "find_views",
     "parse_roi",
@@ -43,9 +43,6 @@ __all__ = [
     "run_scale",
     "update_profile",
 ]
-
-
-FLAT_SCALE = 16384.0  # the flat-field file holds gain x this in 16 bits (gain < 4)
 
 
 def find_views(spec: BoardSpec, folder: Path) -> tuple[list[View], tuple[int, int]]:

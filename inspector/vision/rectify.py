@@ -1,0 +1,115 @@
+"""Undistortion, ROI crop, letterbox and flat-field in one `cv2.remap` per part.
+
+The camera's undistortion maps (undistorted pixel -> raw pixel) are computed once per
+profile. A region of the undistorted image reaches the model through a scale and an
+offset (the letterbox), so its window's maps are the full maps' crop resized to the
+window (two small resizes), and one remap then reads the raw frame straight into the
+model's window: no undistorted frame, no crop copy. A fixed region (the profile's ROI)
+keeps its maps; a moving part's region gets new ones per part. The flat-field gain is
+sampled through the same maps once per region and folded into the 0..1 scaling the
+letterbox does anyway, so it costs no extra pass.
+
+Boxes come back in undistorted pixels of the whole image (the geometry's source is the
+region; add its origin), where the profile's mm per pixel holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inspector.vision.letterbox import PAD_VALUE, Geometry
+
+__all__ = ["Rectifier", "Region", "WindowMaps"]
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """x, y, width, height in undistorted pixels."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowMaps:
+    """Everything one region needs per part: fixed-point maps and the per-pixel scale."""
+
+    region: Region
+    geometry: Geometry
+    map1: np.ndarray  # CV_16SC2
+    map2: np.ndarray  # CV_16UC1
+    scale: np.ndarray  # (h, w) float32: flat-field gain / 255
+
+
+class Rectifier:
+    """Built once per profile and model input; `__call__` fills the model tensor."""
+
+    def __init__(
+        self,
+        full_x: np.ndarray,
+        full_y: np.ndarray,
+        gain: np.ndarray | None,
+        input_hw: tuple[int, int],
+    ) -> None:
+        self.full_x, self.full_y = full_x, full_y
+        self.gain = gain
+        self.input_hw = input_hw
+        self.tensor = np.full((1, 3, *input_hw), PAD_VALUE / 255.0, np.float32)
+        self._maps: WindowMaps | None = None
+        self._window: np.ndarray | None = None
+
+    @classmethod
+    def build(
+        cls,
+        camera_matrix: np.ndarray,
+        dist_coeffs: np.ndarray,
+        frame_wh: tuple[int, int],
+        gain: np.ndarray | None,
+        input_hw: tuple[int, int],
+    ) -> Rectifier:
+        full_x, full_y = cv2.initUndistortRectifyMap(
+            camera_matrix, dist_coeffs, None, camera_matrix, frame_wh, cv2.CV_32FC1
+        )
+        return cls(full_x, full_y, gain, input_hw)
+
+    def maps_for(self, region: Region) -> WindowMaps:
+        """The window maps of `region` (cached while the region stays the same)."""
+        if self._maps is not None and self._maps.region == region:
+            return self._maps
+        geometry = Geometry.compute((region.height, region.width), self.input_hw)
+        w, h = geometry.resized_wh
+        rows = slice(region.y, region.y + region.height)
+        cols = slice(region.x, region.x + region.width)
+        # cv2.resize maps window pixel centres to region pixel centres as the letterbox's
+        # own resize does, so boxes map back with the same geometry.
+        map_x = cv2.resize(self.full_x[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
+        map_y = cv2.resize(self.full_y[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.gain is None:
+            scale = np.full((h, w), 1 / 255.0, np.float32)
+        else:
+            scale = cv2.remap(self.gain, map_x, map_y, cv2.INTER_LINEAR) / np.float32(255.0)
+        map1, map2 = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+        self._maps = WindowMaps(region, geometry, map1, map2, scale)
+        if self._window is None or self._window.shape[:2] != (h, w):
+            self._window = np.empty((h, w, 3), np.uint8)
+            self.tensor.fill(PAD_VALUE / 255.0)  # the old window would show in the padding
+        return self._maps
+
+    def __call__(self, frame: np.ndarray, region: Region) -> tuple[np.ndarray, Geometry]:
+        """Fill and return the model tensor (1, 3, H, W) RGB 0..1 for `region` of the
+        undistorted `frame` (BGR), with the geometry that maps boxes back to it."""
+        maps = self.maps_for(region)
+        window = self._window
+        assert window is not None  # allocated with the maps
+        cv2.remap(frame, maps.map1, maps.map2, cv2.INTER_LINEAR, dst=window)
+        geo = maps.geometry
+        w, h = geo.resized_wh
+        target = self.tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
+        for c in range(3):  # BGR planes -> RGB tensor, gain and 0..1 in one multiply
+            np.multiply(window[:, :, 2 - c], maps.scale, out=target[c])
+        return self.tensor, geo
