@@ -145,6 +145,7 @@ def save_profile(profile: Profile, path: Path) -> Profile:
     fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+    os.chmod(tmp, 0o644)  # a profile is read by the station's user and committed
     Path(tmp).replace(path)
     return sealed
 

@@ -264,6 +264,10 @@ def bench_command(
         int, typer.Option(help="Interleaved blocks: pipeline from memory, then raw, in turn.")
     ] = 40,
     block_parts: Annotated[int, typer.Option(help="Parts (and raw calls) per block.")] = 20,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Also measure applying this calibration profile per part."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -287,6 +291,7 @@ def bench_command(
         rounds=rounds,
         blocks=blocks,
         block_parts=block_parts,
+        calibration=calibration,
     )
     doc = run_bench(options)
     if as_json:

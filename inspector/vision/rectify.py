@@ -5,9 +5,9 @@ profile. A region of the undistorted image reaches the model through a scale and
 offset (the letterbox), so its window's maps are the full maps' crop resized to the
 window (two small resizes), and one remap then reads the raw frame straight into the
 model's window: no undistorted frame, no crop copy. A fixed region (the profile's ROI)
-keeps its maps; a moving part's region gets new ones per part. The flat-field gain is
-sampled through the same maps once per region and folded into the 0..1 scaling the
-letterbox does anyway, so it costs no extra pass.
+keeps its maps; a moving part's region gets new ones per part. The flat-field gain,
+resampled into undistorted pixels once, is cropped and resized with the maps and folded
+into the 0..1 scaling the letterbox does anyway, so it costs no extra pass.
 
 Boxes come back in undistorted pixels of the whole image (the geometry's source is the
 region; add its origin), where the profile's mm per pixel holds.
@@ -23,6 +23,8 @@ import numpy as np
 from inspector.vision.letterbox import PAD_VALUE, Geometry
 
 __all__ = ["Rectifier", "Region", "WindowMaps"]
+
+_NO_MAP = np.empty((0, 0), np.float32)  # the second map, empty: x and y are in the first
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +52,9 @@ class Rectifier:
     """Built once per profile and model input; `__call__` fills the model tensor."""
 
     def __init__(
-        self,
-        full_x: np.ndarray,
-        full_y: np.ndarray,
-        gain: np.ndarray | None,
-        input_hw: tuple[int, int],
+        self, full_xy: np.ndarray, gain: np.ndarray | None, input_hw: tuple[int, int]
     ) -> None:
-        self.full_x, self.full_y = full_x, full_y
+        self.full_xy = full_xy  # (H, W, 2) float32: x and y in one array, one resize
         self.gain = gain
         self.input_hw = input_hw
         self.tensor = np.full((1, 3, *input_hw), PAD_VALUE / 255.0, np.float32)
@@ -72,10 +70,12 @@ class Rectifier:
         gain: np.ndarray | None,
         input_hw: tuple[int, int],
     ) -> Rectifier:
-        full_x, full_y = cv2.initUndistortRectifyMap(
-            camera_matrix, dist_coeffs, None, camera_matrix, frame_wh, cv2.CV_32FC1
+        full_xy, _ = cv2.initUndistortRectifyMap(
+            camera_matrix, dist_coeffs, None, camera_matrix, frame_wh, cv2.CV_32FC2
         )
-        return cls(full_x, full_y, gain, input_hw)
+        if gain is not None:  # measured on raw pixels: resample it once into undistorted ones
+            gain = cv2.remap(gain, full_xy, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return cls(full_xy, gain, input_hw)
 
     def maps_for(self, region: Region) -> WindowMaps:
         """The window maps of `region` (cached while the region stays the same)."""
@@ -87,13 +87,13 @@ class Rectifier:
         cols = slice(region.x, region.x + region.width)
         # cv2.resize maps window pixel centres to region pixel centres as the letterbox's
         # own resize does, so boxes map back with the same geometry.
-        map_x = cv2.resize(self.full_x[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize(self.full_y[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
+        map_xy = cv2.resize(self.full_xy[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
         if self.gain is None:
             scale = np.full((h, w), 1 / 255.0, np.float32)
         else:
-            scale = cv2.remap(self.gain, map_x, map_y, cv2.INTER_LINEAR) / np.float32(255.0)
-        map1, map2 = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+            gain = cv2.resize(self.gain[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
+            scale = gain / np.float32(255.0)
+        map1, map2 = cv2.convertMaps(map_xy, _NO_MAP, cv2.CV_16SC2)
         self._maps = WindowMaps(region, geometry, map1, map2, scale)
         if self._window is None or self._window.shape[:2] != (h, w):
             self._window = np.empty((h, w, 3), np.uint8)
