@@ -55,11 +55,13 @@ class Rectifier:
         self, full_xy: np.ndarray, gain: np.ndarray | None, input_hw: tuple[int, int]
     ) -> None:
         self.full_xy = full_xy  # (H, W, 2) float32: x and y in one array, one resize
-        self.gain = gain
+        # kept divided by 255: a region's crop of it is the tensor's scale as it is
+        self.scale = None if gain is None else np.asarray(gain / np.float32(255.0), np.float32)
         self.input_hw = input_hw
         self.tensor = np.full((1, 3, *input_hw), PAD_VALUE / 255.0, np.float32)
         self._maps: WindowMaps | None = None
         self._window: np.ndarray | None = None
+        self._planes: tuple[np.ndarray, ...] = ()
 
     @classmethod
     def build(
@@ -88,15 +90,16 @@ class Rectifier:
         # cv2.resize maps window pixel centres to region pixel centres as the letterbox's
         # own resize does, so boxes map back with the same geometry.
         map_xy = cv2.resize(self.full_xy[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
-        if self.gain is None:
+        scale: np.ndarray
+        if self.scale is None:
             scale = np.full((h, w), 1 / 255.0, np.float32)
         else:
-            gain = cv2.resize(self.gain[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
-            scale = gain / np.float32(255.0)
+            scale = cv2.resize(self.scale[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
         map1, map2 = cv2.convertMaps(map_xy, _NO_MAP, cv2.CV_16SC2)
         self._maps = WindowMaps(region, geometry, map1, map2, scale)
         if self._window is None or self._window.shape[:2] != (h, w):
             self._window = np.empty((h, w, 3), np.uint8)
+            self._planes = tuple(np.empty((h, w), np.uint8) for _ in range(3))
             self.tensor.fill(PAD_VALUE / 255.0)  # the old window would show in the padding
         return self._maps
 
@@ -110,6 +113,8 @@ class Rectifier:
         geo = maps.geometry
         w, h = geo.resized_wh
         target = self.tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
+        # contiguous planes multiply twice as fast as strided channels
+        planes = cv2.split(window, self._planes)
         for c in range(3):  # BGR planes -> RGB tensor, gain and 0..1 in one multiply
-            np.multiply(window[:, :, 2 - c], maps.scale, out=target[c])
+            np.multiply(planes[2 - c], maps.scale, out=target[c])
         return self.tensor, geo
