@@ -19,8 +19,9 @@ import numpy as np
 
 from inspector.calibrate.profile import load_flat_gain, load_profile
 from inspector.errors import DataError
+from inspector.types import Region
 from inspector.vision.letterbox import Letterbox
-from inspector.vision.rectify import Rectifier, Region
+from inspector.vision.rectify import Rectifier
 
 __all__ = ["measure_calibration"]
 
@@ -58,20 +59,15 @@ def measure_calibration(
     fixed_rectifier = Rectifier.build(matrix, dist, (w, h), gain, input_hw)
     moving_rectifier = Rectifier.build(matrix, dist, (w, h), gain, input_hw)
     x0, y0, x1, y1 = profile.roi or (0, 0, w, h)
-    fixed = Region(x0, y0, x1 - x0, y1 - y0)
+    fixed = Region(x0, y0, x1, y1)
     letterbox = Letterbox(input_hw)
-    crop = frame[fixed.y : fixed.y + fixed.height, fixed.x : fixed.x + fixed.width]
+    crop = fixed.crop(frame)
     part_w, part_h = min(300, w), min(220, h)
     rng = np.random.default_rng(0)
-    moving = [
-        Region(
-            int(rng.integers(0, w - part_w + 1)),
-            int(rng.integers(0, h - part_h + 1)),
-            part_w,
-            part_h,
-        )
-        for _ in range(CALLS)
-    ]
+    corners = zip(
+        rng.integers(0, w - part_w + 1, CALLS), rng.integers(0, h - part_h + 1, CALLS), strict=True
+    )
+    moving = [Region(int(x), int(y), int(x) + part_w, int(y) + part_h) for x, y in corners]
     samples = {name: np.empty(CALLS) for name in ("fixed", "moving", "letterbox")}
     for i in range(CALLS):  # interleaved, so a slow spell of the host hits all three
         samples["fixed"][i] = _seconds(fixed_rectifier, frame, fixed)

@@ -20,21 +20,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from inspector.types import Region
 from inspector.vision.letterbox import PAD_VALUE, Geometry
 
-__all__ = ["Rectifier", "Region", "WindowMaps"]
+__all__ = ["Rectifier", "WindowMaps"]
 
 _NO_MAP = np.empty((0, 0), np.float32)  # the second map, empty: x and y are in the first
-
-
-@dataclass(frozen=True, slots=True)
-class Region:
-    """x, y, width, height in undistorted pixels."""
-
-    x: int
-    y: int
-    width: int
-    height: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +53,7 @@ class Rectifier:
         self._maps: WindowMaps | None = None
         self._window: np.ndarray | None = None
         self._planes: tuple[np.ndarray, ...] = ()
+        self._grey = np.empty((0, 0), np.uint8)
 
     @classmethod
     def build(
@@ -83,10 +75,9 @@ class Rectifier:
         """The window maps of `region` (cached while the region stays the same)."""
         if self._maps is not None and self._maps.region == region:
             return self._maps
-        geometry = Geometry.compute((region.height, region.width), self.input_hw)
+        geometry = Geometry.compute((region.y1 - region.y0, region.x1 - region.x0), self.input_hw)
         w, h = geometry.resized_wh
-        rows = slice(region.y, region.y + region.height)
-        cols = slice(region.x, region.x + region.width)
+        rows, cols = slice(region.y0, region.y1), slice(region.x0, region.x1)
         # cv2.resize maps window pixel centres to region pixel centres as the letterbox's
         # own resize does, so boxes map back with the same geometry.
         map_xy = cv2.resize(self.full_xy[rows, cols], (w, h), interpolation=cv2.INTER_LINEAR)
@@ -100,21 +91,44 @@ class Rectifier:
         if self._window is None or self._window.shape[:2] != (h, w):
             self._window = np.empty((h, w, 3), np.uint8)
             self._planes = tuple(np.empty((h, w), np.uint8) for _ in range(3))
-            self.tensor.fill(PAD_VALUE / 255.0)  # the old window would show in the padding
+            self._grey = np.empty((h, w), np.uint8)
         return self._maps
 
     def __call__(self, frame: np.ndarray, region: Region) -> tuple[np.ndarray, Geometry]:
-        """Fill and return the model tensor (1, 3, H, W) RGB 0..1 for `region` of the
-        undistorted `frame` (BGR), with the geometry that maps boxes back to it."""
+        """Fill and return the rectifier's own tensor for `region`."""
+        return self.tensor, self.into(self.tensor, frame, region)
+
+    def into(self, tensor: np.ndarray, frame: np.ndarray, region: Region) -> Geometry:
+        """Fill `tensor` (1, 3, H, W), RGB 0..1, with `region` of the undistorted image
+        of `frame` (BGR or grey), padding included; the geometry maps boxes back to the
+        region. Any tensor: a lane's slots each have their own, in the runtime's memory."""
         maps = self.maps_for(region)
+        geo = maps.geometry
+        w, h = geo.resized_wh
+        _paint_padding(tensor, geo)
+        target = tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
+        if frame.ndim == 2 or frame.shape[2] == 1:
+            grey = frame.reshape(frame.shape[:2])
+            cv2.remap(grey, maps.map1, maps.map2, cv2.INTER_LINEAR, dst=self._grey)
+            for c in range(3):
+                np.multiply(self._grey, maps.scale, out=target[c])
+            return geo
         window = self._window
         assert window is not None  # allocated with the maps
         cv2.remap(frame, maps.map1, maps.map2, cv2.INTER_LINEAR, dst=window)
-        geo = maps.geometry
-        w, h = geo.resized_wh
-        target = self.tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
         # contiguous planes multiply twice as fast as strided channels
         planes = cv2.split(window, self._planes)
         for c in range(3):  # BGR planes -> RGB tensor, gain and 0..1 in one multiply
             np.multiply(planes[2 - c], maps.scale, out=target[c])
-        return self.tensor, geo
+        return geo
+
+
+def _paint_padding(tensor: np.ndarray, geo: Geometry) -> None:
+    """The letterbox grey around the window: a few rows or columns, painted every time,
+    since a slot's tensor may last have held a window of another size."""
+    w, h = geo.resized_wh
+    pad = np.float32(PAD_VALUE / 255.0)
+    tensor[0, :, : geo.pad_y, :] = pad
+    tensor[0, :, geo.pad_y + h :, :] = pad
+    tensor[0, :, :, : geo.pad_x] = pad
+    tensor[0, :, :, geo.pad_x + w :] = pad

@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
+from inspector.types import Region
 from inspector.vision.letterbox import Letterbox
-from inspector.vision.rectify import Rectifier, Region
+from inspector.vision.rectify import Rectifier
 
 MATRIX = np.array([[700.0, 0, 330], [0, 705, 250], [0, 0, 1]])
 DIST = np.array([-0.2, 0.05, 0.001, -0.001, 0.0])
@@ -22,8 +23,8 @@ def frame() -> np.ndarray:
     ("region", "input_hw", "with_gain"),
     [
         (Region(0, 0, 640, 480), (224, 224), False),
-        (Region(100, 60, 300, 220), (224, 224), True),
-        (Region(200, 100, 120, 200), (320, 320), True),
+        (Region(100, 60, 400, 280), (224, 224), True),
+        (Region(200, 100, 320, 300), (320, 320), True),
     ],
 )
 def test_matches_the_steps_done_apart(region, input_hw, with_gain):
@@ -35,7 +36,7 @@ def test_matches_the_steps_done_apart(region, input_hw, with_gain):
     # the same steps, one full-frame image after another
     flat = image.astype(np.float32) * (gain[..., None] if with_gain else 1)
     undistorted = cv2.undistort(np.clip(flat, 0, 255).astype(np.uint8), MATRIX, DIST)
-    crop = undistorted[region.y : region.y + region.height, region.x : region.x + region.width]
+    crop = region.crop(undistorted)
     expected, expected_geo = Letterbox(input_hw)(np.ascontiguousarray(crop))
     assert geo == expected_geo
     w, h = geo.resized_wh
@@ -53,4 +54,12 @@ def test_a_moving_region_gets_new_maps_and_the_same_one_keeps_them():
     rectifier = Rectifier.build(MATRIX, DIST, SIZE, None, (224, 224))
     first = rectifier.maps_for(Region(0, 0, 200, 200))
     assert rectifier.maps_for(Region(0, 0, 200, 200)) is first
-    assert rectifier.maps_for(Region(10, 0, 200, 200)) is not first
+    assert rectifier.maps_for(Region(10, 0, 210, 200)) is not first
+
+
+def test_a_grey_frame_fills_three_channels_and_the_padding_is_repainted():
+    rectifier = Rectifier.build(MATRIX, DIST, SIZE, None, (224, 224))
+    tensor = np.zeros((1, 3, 224, 224), np.float32)
+    geo = rectifier.into(tensor, frame()[..., 1], Region(0, 0, 640, 480))
+    assert geo.pad_y > 0 and np.all(tensor[0, :, 0, :] == np.float32(114 / 255))
+    assert np.array_equal(tensor[0, 0], tensor[0, 2])
