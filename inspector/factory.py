@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.calibrate.profile import Profile, station_profile
+from inspector.calibrate.profile import Profile, load_flat_gain, station_profile
 from inspector.camera.base import FrameShape, FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
@@ -38,9 +38,10 @@ from inspector.store.inspections import InspectionWriter
 from inspector.store.link import StoreLink
 from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
-from inspector.types import EventKind, Frame, StationListener
+from inspector.types import EventKind, Frame, Region, StationListener
 from inspector.vision.config import Roi
 from inspector.vision.parts import PartLocator
+from inspector.vision.rectify import Rectifier
 
 __all__ = ["StationParts", "build_station", "open_model"]
 
@@ -124,6 +125,7 @@ def build_station(
         check_rois(config, source.frame_shape)
         profile = station_profile(config.calibration)
         calibration_id = check_calibration(profile, config, source.frame_shape)
+        preprocess = calibration_stage(profile, config, detector, source.frame_shape)
         link = _open_plc(config, stack)
         store, changes = _open_store(config, detector, judge, stack, command, calibration_id)
         context = OpenContext(
@@ -138,7 +140,16 @@ def build_station(
             runners.append(_run(_open_sink(sink_config, context), stack))
         runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
         parts = _Opened(
-            detector, judge, source, trigger, runners, link, store.writer, spc, calibration_id
+            detector,
+            judge,
+            source,
+            trigger,
+            runners,
+            link,
+            store.writer,
+            spc,
+            calibration_id,
+            *preprocess,
         )
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
@@ -169,6 +180,8 @@ class _Opened:
     writer: InspectionWriter
     spc: SpcSink | None = None
     calibration_id: str | None = None
+    rectifier: Rectifier | None = None
+    roi: Region | None = None
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -202,6 +215,8 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
             hot_sinks=(link.result_sink,) if link else (),
             locate=locate,
             measure=measure_image if parts.spc and parts.spc.wants_image_health else None,
+            rectifier=parts.rectifier,
+            roi=parts.roi,
         ),
         capture_factory,
         parts.runners,
@@ -310,6 +325,41 @@ def check_calibration(
             f"camera gives {width}x{height} frames; recalibrate at the camera's resolution"
         )
     return profile.calibration_id
+
+
+def calibration_stage(
+    profile: Profile | None,
+    config: StationConfig,
+    detector: Detector,
+    frame_shape: FrameShape,
+) -> tuple[Rectifier | None, Region | None]:
+    """What the profile adds to preprocessing: the one-remap rectifier (with
+    intrinsics) and the ROI inspected when a trigger gives no region."""
+    if profile is None:
+        return None, None
+    path = config.calibration.profile
+    assert path is not None  # enabled profiles have one (validated)
+    roi = Region(*profile.roi) if profile.roi is not None else None
+    height, width = frame_shape[:2]
+    if roi is not None and (roi.x1 > width or roi.y1 > height):
+        raise ConfigError(
+            f"calibration.profile: its roi {profile.roi} leaves the camera's {width}x{height} frame"
+        )
+    if profile.intrinsics is None:
+        return None, roi
+    if detector.info.channels != 3:
+        raise ConfigError(
+            "calibration.profile: undistortion feeds 3-channel models; this one takes "
+            f"{detector.info.channels}"
+        )
+    rectifier = Rectifier.build(
+        profile.intrinsics.matrix(),
+        profile.intrinsics.dist(),
+        (width, height),
+        load_flat_gain(profile, path),
+        detector.info.input_hw,
+    )
+    return rectifier, roi
 
 
 def check_rois(config: StationConfig, frame_shape: FrameShape) -> None:

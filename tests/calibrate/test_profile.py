@@ -11,6 +11,7 @@ import cv2
 import pytest
 
 from inspector.calibrate.profile import (
+    IntrinsicsSection,
     ScaleSection,
     load_profile,
     new_profile,
@@ -92,3 +93,43 @@ def test_a_profile_of_another_size_is_refused(tmp_path: Path):
     doc["calibration"] = {"enabled": True, "profile": str(path)}
     with pytest.raises(ConfigError, match=r"calibration.profile: .* was measured at 1920x1080"):
         build_station(parse_config(doc, "test"))
+
+
+def demo_folder(folder: Path, count: int = 8) -> Path:
+    """Frames of the demo recording (1024 x 320), tiles at several places."""
+    from tests.test_station import demo_frames
+
+    return demo_frames(folder, count, 7)
+
+
+@pytest.mark.parametrize("overlap", ["off", "on"])
+def test_the_station_inspects_through_the_profile(tmp_path: Path, overlap: str):
+    from tests.test_station import Collect, config, run_to_end
+
+    folder = demo_folder(tmp_path / "frames")
+    lens = IntrinsicsSection(
+        camera_matrix=((1400.0, 0.0, 512.0), (0.0, 1400.0, 160.0), (0.0, 0.0, 1.0)),
+        dist_coeffs=(0.0, 0.0, 0.0, 0.0, 0.0),
+        rms_px=0.1,
+        views=10,
+        board="b",
+    )
+    path = tmp_path / "st.yaml"
+    profile = new_profile("st", (1024, 320), "test").model_copy(
+        update={"intrinsics": lens, "roi": (0, 0, 1024, 320)}
+    )
+    calibration_id = save_profile(profile, path).calibration_id
+    camera = {"kind": "folder", "path": str(folder), "pace": "fast"}
+    runs = {}
+    for name, extra in (
+        ("plain", {}),
+        ("calibrated", {"calibration": {"enabled": True, "profile": str(path)}}),
+    ):
+        collect = Collect()
+        cfg = config(tmp_path / name, camera, {"kind": "line"}, overlap, **extra)
+        run_to_end(cfg, [collect])
+        runs[name] = collect.records
+    # a lens without distortion and the whole frame as ROI: the model sees the same
+    assert [r.verdict for r in runs["calibrated"]] == [r.verdict for r in runs["plain"]]
+    assert {r.calibration_id for r in runs["calibrated"]} == {calibration_id}
+    assert {r.calibration_id for r in runs["plain"]} == {None}
