@@ -4,6 +4,7 @@ station applies it (calibration id, audit event, size check against the camera).
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from pathlib import Path
 
@@ -133,3 +134,33 @@ def test_the_station_inspects_through_the_profile(tmp_path: Path, overlap: str):
     assert [r.verdict for r in runs["calibrated"]] == [r.verdict for r in runs["plain"]]
     assert {r.calibration_id for r in runs["calibrated"]} == {calibration_id}
     assert {r.calibration_id for r in runs["plain"]} == {None}
+
+
+@pytest.mark.parametrize(
+    ("size", "damage", "error"),
+    [
+        ((1024, 320), None, None),
+        ((1024, 320), tamper, r"calibration.profile: .* checksum mismatch"),
+        ((1024, 320), lambda p: p.unlink(), r"calibration.profile: .*: not found"),
+        ((640, 480), None, r"calibration.profile: .* was measured at 640x480"),
+    ],
+)
+def test_config_check_reads_the_profile(tmp_path: Path, size, damage, error):
+    from inspector.configcheck import start_problems
+    from tests.test_station import config
+
+    folder = demo_folder(tmp_path / "frames", 1)
+    path = write(tmp_path, size)
+    if damage:
+        damage(path)
+    cfg = config(
+        tmp_path,
+        {"kind": "folder", "path": str(folder)},
+        {"kind": "line"},
+        calibration={"enabled": True, "profile": str(path)},
+    )
+    messages = [str(p) for p in start_problems(cfg)]
+    if error is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and re.search(error, messages[0]), messages
