@@ -14,8 +14,9 @@ import numpy as np
 
 from inspector.calibrate.lighting import Quality
 from inspector.calibrate.profile import Baseline
+from inspector.errors import DataError
 
-__all__ = ["DriftCheck", "DriftItem", "Tolerances", "check_drift"]
+__all__ = ["DriftCheck", "DriftItem", "Tolerances", "check_drift", "check_parts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,7 @@ class DriftItem:
 class DriftCheck:
     items: tuple[DriftItem, ...]
     frames: int
+    parts: int = 0  # parts of the station's log whose image figures were compared
 
     @property
     def go(self) -> bool:
@@ -51,6 +53,7 @@ class DriftCheck:
         return {
             "verdict": "go" if self.go else "no-go",
             "frames": self.frames,
+            "parts": self.parts,
             "checks": [
                 {
                     "name": i.name,
@@ -62,6 +65,59 @@ class DriftCheck:
                 for i in self.items
             ],
         }
+
+
+def _focus_item(
+    name: str,
+    baseline_focus: float,
+    baseline_brightness: float,
+    focus: float,
+    brightness: float,
+    t: Tolerances,
+) -> DriftItem:
+    # The Laplacian's variance grows with contrast squared: compare focus at the
+    # baseline's brightness, or a dimmer lamp would read as a soft lens.
+    gain = baseline_brightness / max(brightness, 1.0)
+    adjusted = focus * gain * gain
+    return DriftItem(
+        name,
+        baseline_focus,
+        adjusted,
+        f">= {t.min_focus_ratio:.0%} of baseline (at its brightness)",
+        adjusted >= t.min_focus_ratio * baseline_focus,
+    )
+
+
+def _brightness_item(name: str, baseline: float, measured: float, t: Tolerances) -> DriftItem:
+    return DriftItem(
+        name,
+        baseline,
+        measured,
+        f"within {t.max_brightness_change:.0%}",
+        abs(measured - baseline) <= t.max_brightness_change * max(baseline, 1.0),
+    )
+
+
+def check_parts(
+    baseline: Baseline,
+    brightness: list[float],
+    focus: list[float],
+    tolerances: Tolerances = Tolerances(),
+) -> tuple[DriftItem, ...]:
+    """The station's own per-part figures (`inspector.spc.health`, in its log) against
+    the same figures of the golden image: medians, the same tolerances."""
+    if baseline.health_brightness is None or baseline.health_focus is None:
+        raise DataError(
+            "the profile's baseline predates per-part figures; re-run `inspector calibrate "
+            "lighting --profile ...`"
+        )
+    b, f = float(np.median(brightness)), float(np.median(focus))
+    return (
+        _focus_item(
+            "part_focus", baseline.health_focus, baseline.health_brightness, f, b, tolerances
+        ),
+        _brightness_item("part_brightness", baseline.health_brightness, b, tolerances),
+    )
 
 
 def _median(qualities: list[Quality], name: str) -> float:
@@ -77,29 +133,13 @@ def check_drift(
 ) -> DriftCheck:
     t = tolerances
     brightness = _median(frames, "brightness")
-    # The Laplacian's variance grows with contrast squared: compare focus at the
-    # baseline's brightness, or a dimmer lamp would read as a soft lens.
-    gain = baseline.brightness / max(brightness, 1.0)
-    focus = _median(frames, "focus_laplacian") * gain * gain
+    focus = _median(frames, "focus_laplacian")
     glare = _median(frames, "glare")
     xy = np.median(np.array([q.content_xy for q in frames]), axis=0)
     shift = float(np.hypot(*(xy - np.array(baseline.content_xy))))
     items = [
-        DriftItem(
-            "focus",
-            baseline.focus_laplacian,
-            focus,
-            f">= {t.min_focus_ratio:.0%} of baseline (at its brightness)",
-            focus >= t.min_focus_ratio * baseline.focus_laplacian,
-        ),
-        DriftItem(
-            "brightness",
-            baseline.brightness,
-            brightness,
-            f"within {t.max_brightness_change:.0%}",
-            abs(brightness - baseline.brightness)
-            <= t.max_brightness_change * max(baseline.brightness, 1.0),
-        ),
+        _focus_item("focus", baseline.focus_laplacian, baseline.brightness, focus, brightness, t),
+        _brightness_item("brightness", baseline.brightness, brightness, t),
         DriftItem(
             "glare",
             baseline.glare,

@@ -153,10 +153,11 @@ def lighting_report(quality: Quality, grey: np.ndarray, flat: Quality | None, ou
     return save(fig, out)
 
 
-def check_report(result: DriftCheck, first: np.ndarray, out: Path) -> Path:
+def check_report(result: DriftCheck, first: np.ndarray | None, out: Path) -> Path:
     """A frame, and each figure against its baseline (red: out of tolerance)."""
     fig, (image, bars) = figure(2)
-    image.imshow(first, cmap="gray", vmin=0, vmax=255)
+    if first is not None:
+        image.imshow(first, cmap="gray", vmin=0, vmax=255)
     image.set_axis_off()
     image.set_title(f"{'GO' if result.go else 'NO-GO'} ({result.frames} frames)")
     names = [i.name for i in result.items]

@@ -4,6 +4,7 @@ printing: the CLI stays a thin layer of options."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -11,7 +12,7 @@ import numpy as np
 
 from inspector.calibrate.boards import BoardSpec
 from inspector.calibrate.corners import CornerFinder, read_grey_images
-from inspector.calibrate.drift import DriftCheck, check_drift
+from inspector.calibrate.drift import DriftCheck, DriftItem, check_drift, check_parts
 from inspector.calibrate.intrinsics import Intrinsics, View, calibrate
 from inspector.calibrate.lighting import Quality, flat_field_gain, measure_quality
 from inspector.calibrate.profile import (
@@ -30,6 +31,7 @@ from inspector.errors import ConfigError, DataError
 from inspector.spc.health import measure_image
 
 __all__ = [
+    "CheckInput",
     "baseline_of",
     "find_views",
     "parse_roi",
@@ -37,6 +39,7 @@ __all__ = [
     "profile_with_lighting",
     "profile_with_scale",
     "read_one_grey",
+    "read_part_figures",
     "run_check",
     "run_intrinsics",
     "run_lighting",
@@ -221,22 +224,69 @@ def profile_with_lighting(
     return save_profile(profile.model_copy(update=update), out)
 
 
-def run_check(profile_path: Path, images: Path, flat: Path | None) -> tuple[DriftCheck, np.ndarray]:
-    """Frames (one image or a folder) against the profile's golden baseline; returns
-    the check and the first frame."""
+@dataclass(frozen=True, slots=True)
+class CheckInput:
+    """What `calibrate check` compares with the baseline: frames, the plain target
+    again, and the station's log (its last `parts` parts with image figures)."""
+
+    images: Path | None = None
+    flat: Path | None = None
+    log: Path | None = None
+    parts: int = 500
+
+
+def run_check(profile_path: Path, given: CheckInput) -> tuple[DriftCheck, np.ndarray | None]:
+    """Frames and logged parts against the profile's golden baseline; returns the check
+    and the first frame (None without frames)."""
     profile = load_profile(profile_path, "--profile")
-    if profile.baseline is None:
+    baseline = profile.baseline
+    if baseline is None:
         raise DataError(
             f"--profile: {profile_path} has no golden baseline; run "
             f"`inspector calibrate lighting --profile {profile_path}` first"
         )
+    if given.images is None and given.log is None:
+        raise ConfigError("give --images (recent frames) or --log (the station's log), or both")
+    greys = _check_frames(profile, given.images) if given.images is not None else []
+    items: tuple[DriftItem, ...] = ()
+    if greys:
+        flat = measure_quality(read_one_grey(given.flat, "--flat")) if given.flat else None
+        frames = [measure_quality(grey) for grey in greys]
+        items = check_drift(baseline, frames, greys[0].shape[1], flat).items
+    parts = 0
+    if given.log is not None:
+        brightness, focus = read_part_figures(given.log, given.parts)
+        items += check_parts(baseline, brightness, focus)
+        parts = len(brightness)
+    return DriftCheck(items, len(greys), parts), greys[0] if greys else None
+
+
+def _check_frames(profile: Profile, images: Path) -> list[np.ndarray]:
     if images.is_dir():
         greys = [grey for _, grey in read_grey_images(images)]
     else:
         greys = [read_one_grey(images, "--images")]
     for grey in greys:
         _same_size(profile, grey, "--images")
-    flat_quality = measure_quality(read_one_grey(flat, "--flat")) if flat else None
-    frames = [measure_quality(grey) for grey in greys]
-    width = greys[0].shape[1]
-    return check_drift(profile.baseline, frames, width, flat_quality), greys[0]
+    return greys
+
+
+def read_part_figures(log: Path, parts: int) -> tuple[list[float], list[float]]:
+    """Brightness and focus of the newest `parts` parts that have them."""
+    from inspector.store.db import open_readonly
+
+    conn = open_readonly(log)
+    try:
+        rows = conn.execute(
+            "SELECT brightness, focus FROM inspections WHERE brightness IS NOT NULL "
+            "AND focus IS NOT NULL ORDER BY id DESC LIMIT ?",
+            (parts,),
+        ).fetchall()
+    finally:
+        conn.close()
+    if not rows:
+        raise DataError(
+            f"--log: no part in {log} has image figures; the station logs them while an SPC "
+            "image monitor runs (spc: {enabled: true}, docs/spc.md)"
+        )
+    return [r[0] for r in rows], [r[1] for r in rows]

@@ -223,18 +223,23 @@ def calibrate_lighting(
 def calibrate_check(
     profile: Annotated[Path, typer.Option("--profile", help="The station's profile.")],
     images: Annotated[
-        Path, typer.Option("--images", help="A frame, or a folder of recent frames.")
-    ],
+        Path | None, typer.Option("--images", help="A frame, or a folder of recent frames.")
+    ] = None,
     flat: Annotated[
         Path | None, typer.Option("--flat", help="The plain target again (uniformity).")
     ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="The station's inspection log: its parts' image figures."),
+    ] = None,
+    parts: Annotated[int, typer.Option("--parts", help="Newest parts of --log compared.")] = 500,
     report: ReportOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Go/no-go: focus, brightness, glare, position (and uniformity) against the baseline."""
-    from inspector.calibrate.workflow import run_check
+    from inspector.calibrate.workflow import CheckInput, run_check
 
-    result, first = run_check(profile, images, flat)
+    result, first = run_check(profile, CheckInput(images, flat, log, parts))
     if report is not None:
         from inspector.calibrate.report import check_report
 
@@ -242,7 +247,10 @@ def calibrate_check(
     if as_json:
         print_json(result.to_json())
     else:
-        console.print(f"{'GO' if result.go else 'NO-GO'} over {result.frames} frame(s)")
+        console.print(
+            f"{'GO' if result.go else 'NO-GO'} over {result.frames} frame(s) and "
+            f"{result.parts} logged part(s)"
+        )
         for item in result.items:
             mark = "ok " if item.ok else "BAD"
             console.print(
