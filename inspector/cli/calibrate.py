@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from inspector.cli.common import console, print_json
+from inspector.cli.common import console, err_console, print_json
 
 if TYPE_CHECKING:
     from inspector.calibrate.boards import BoardSpec
-    from inspector.calibrate.intrinsics import Intrinsics
+    from inspector.calibrate.intrinsics import Intrinsics, View
 
 __all__ = ["calibrate_app"]
 
@@ -78,7 +78,15 @@ def calibrate_target(
 
 @calibrate_app.command("intrinsics")
 def calibrate_intrinsics(
-    images: Annotated[Path, typer.Option("--images", help="Folder of board images.")],
+    images: Annotated[Path | None, typer.Option("--images", help="Folder of board images.")] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="station.yaml: take views from its camera instead."),
+    ] = None,
+    views: Annotated[int, typer.Option("--views", help="With --source: views to keep.")] = 20,
+    keep: Annotated[
+        Path | None, typer.Option("--keep", help="With --source: save kept frames here.")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="calibration/STATION.yaml")] = None,
     kind: KindOption = "charuco",
     squares: SquaresOption = "9x6",
@@ -94,14 +102,24 @@ def calibrate_intrinsics(
     as_json: JsonOption = False,
 ) -> None:
     """Camera matrix and distortion from a folder of board views, judged pass or fail."""
+    from inspector.calibrate.intrinsics import calibrate
     from inspector.calibrate.workflow import run_intrinsics
 
     spec = _board(kind, squares, square_mm, marker_mm, dictionary)
-    result, views = run_intrinsics(spec, images, fit_k3)
+    if (images is None) == (source is None):
+        from inspector.errors import ConfigError
+
+        raise ConfigError("give --images DIR or --source station.yaml (one of them)")
+    if images is not None:
+        result, found = run_intrinsics(spec, images, fit_k3)
+    else:
+        assert source is not None  # checked above
+        found, size = _live_views(spec, source, views, keep)
+        result = calibrate(found, size, fit_k3=fit_k3)
     if report is not None:
         from inspector.calibrate.report import intrinsics_report
 
-        intrinsics_report(result, views, report)
+        intrinsics_report(result, found, report)
     if out is not None:
         from inspector.calibrate.workflow import profile_with_intrinsics
 
@@ -113,6 +131,19 @@ def calibrate_intrinsics(
     _print_intrinsics(result)
     if result.problems:
         raise typer.Exit(1)
+
+
+def _live_views(
+    spec: BoardSpec, station_yaml: Path, views: int, keep: Path | None
+) -> tuple[list[View], tuple[int, int]]:
+    from inspector.calibrate.live import LiveCapture, capture_views
+    from inspector.camera.base import open_source
+    from inspector.config import load_config
+
+    camera = load_config(station_yaml).camera
+    with open_source(camera) as opened:
+        plan = LiveCapture(views=views, min_gap_s=0.5 if opened.live else 0.0, keep=keep)
+        return capture_views(spec, opened, plan, lambda line: err_console.print(line))
 
 
 def _print_intrinsics(result: Intrinsics) -> None:

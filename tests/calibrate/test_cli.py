@@ -76,3 +76,38 @@ def test_one_line_errors(tmp_path: Path, args, code, message):
     assert done.returncode == code
     assert message.format(tmp=tmp_path) in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def station_yaml(tmp_path: Path, frames: Path) -> Path:
+    from tests.conftest import shipped_model
+
+    path = tmp_path / "station.yaml"
+    path.write_text(
+        f"camera: {{kind: folder, path: {frames}, pace: fast}}\n"
+        "trigger: {kind: line}\n"
+        f"model: {{path: {shipped_model('magnetic-tile')}}}\n"
+    )
+    return path
+
+
+def test_views_from_the_station_camera(tmp_path: Path, charuco_views: Path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    names = sorted(charuco_views.iterdir())
+    for i, name in enumerate(names):
+        (frames / f"{2 * i:03d}.png").write_bytes(name.read_bytes())
+        (frames / f"{2 * i + 1:03d}.png").write_bytes(name.read_bytes())  # held still
+    keep = tmp_path / "kept"
+    done = inspector(
+        "intrinsics", "--source", str(station_yaml(tmp_path, frames)), "--views", "30",
+        "--keep", str(keep), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["views_used"] == len(names)  # duplicates dropped
+    assert len(list(keep.iterdir())) == len(names)
+    assert "still needed" in done.stderr
+
+
+def test_images_or_source(tmp_path: Path):
+    done = inspector("intrinsics")
+    assert done.returncode == 2 and "give --images DIR or --source" in done.stderr
