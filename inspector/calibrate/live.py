@@ -18,7 +18,7 @@ from inspector.calibrate.intrinsics import View, coverage_grid, missing_areas
 from inspector.camera.base import FrameSource
 from inspector.errors import DataError
 
-__all__ = ["LiveCapture", "capture_views"]
+__all__ = ["FocusReading", "LiveCapture", "capture_views", "watch_focus"]
 
 MIN_MOVE = 0.03  # of the image's width: a view the board has not moved from is a duplicate
 
@@ -76,3 +76,47 @@ def capture_views(
             f"the camera showed no {spec.describe()}: check the board flags, focus and light"
         )
     return kept, (width, height)
+
+
+@dataclass(frozen=True, slots=True)
+class FocusReading:
+    frame: int
+    focus_laplacian: float
+    tenengrad: float
+    best_laplacian: float  # the sharpest seen so far: turn the lens back towards it
+
+    @property
+    def of_best(self) -> float:
+        return self.focus_laplacian / self.best_laplacian if self.best_laplacian else 0.0
+
+    def line(self) -> str:
+        bar = "#" * round(20 * self.of_best)
+        return (
+            f"frame {self.frame}: focus {self.focus_laplacian:9.1f} (Tenengrad "
+            f"{self.tenengrad:9.1f})  {self.of_best:4.0%} of best [{bar:<20}]"
+        )
+
+
+def watch_focus(
+    source: FrameSource, frames: int, every: int, say: Callable[[str], None]
+) -> FocusReading:
+    """Focus of every `every`-th frame while the lens is turned, against the best seen;
+    `frames` 0 reads until the source ends. Returns the last reading."""
+    from inspector.calibrate.lighting import focus_laplacian, tenengrad
+
+    best, reading = 0.0, None
+    index = 0
+    while frames == 0 or index < frames:
+        frame = source.read()
+        if frame is None:
+            break
+        if index % every == 0:
+            grey = frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+            focus = focus_laplacian(grey)
+            best = max(best, focus)
+            reading = FocusReading(index, focus, tenengrad(grey), best)
+            say(reading.line())
+        index += 1
+    if reading is None:
+        raise DataError("the camera gave no frame")
+    return reading

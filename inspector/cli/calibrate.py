@@ -290,3 +290,30 @@ def calibrate_check(
             )
     if not result.go:
         raise typer.Exit(1)
+
+
+@calibrate_app.command("focus")
+def calibrate_focus(
+    source: Annotated[Path, typer.Option("--source", help="station.yaml: its camera.")],
+    frames: Annotated[
+        int, typer.Option("--frames", help="Frames to read (0: until stopped or the end).")
+    ] = 0,
+    every: Annotated[int, typer.Option("--every", help="Measure every Nth frame.", min=1)] = 5,
+    as_json: JsonOption = False,
+) -> None:
+    """Live focus readout while turning the lens: each reading against the best so far."""
+    from inspector.calibrate.live import watch_focus
+    from inspector.camera.base import open_source
+    from inspector.config import load_config
+
+    with open_source(load_config(source).camera) as opened:
+        last = watch_focus(opened, frames, every, lambda line: err_console.print(line))
+    if as_json:
+        print_json(
+            {
+                "focus_laplacian": round(last.focus_laplacian, 3),
+                "tenengrad": round(last.tenengrad, 3),
+                "best_laplacian": round(last.best_laplacian, 3),
+                "of_best": round(last.of_best, 4),
+            }
+        )

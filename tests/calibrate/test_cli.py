@@ -111,3 +111,19 @@ def test_views_from_the_station_camera(tmp_path: Path, charuco_views: Path):
 def test_images_or_source(tmp_path: Path):
     done = inspector("intrinsics")
     assert done.returncode == 2 and "give --images DIR or --source" in done.stderr
+
+
+def test_focus_readout_follows_the_lens(tmp_path: Path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    sharp = scene()
+    for i, sigma in enumerate([3.0, 2.0, 1.0, 0.0, 1.5]):  # turned through best focus
+        image = cv2.GaussianBlur(sharp, (0, 0), sigma) if sigma else sharp
+        cv2.imwrite(str(frames / f"{i:03d}.png"), image)
+    done = inspector(
+        "focus", "--source", str(station_yaml(tmp_path, frames)), "--every", "1", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("of best") == 5
+    last = json.loads(done.stdout)
+    assert 0 < last["of_best"] < 1 and last["best_laplacian"] > last["focus_laplacian"]
