@@ -3,7 +3,7 @@ the result against documented thresholds (docs/calibration.md)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -11,7 +11,15 @@ import numpy as np
 from inspector.calibrate.corners import Corners
 from inspector.errors import DataError
 
-__all__ = ["COVERAGE_GRID", "Intrinsics", "Thresholds", "View", "calibrate", "coverage_grid"]
+__all__ = [
+    "COVERAGE_GRID",
+    "Intrinsics",
+    "Thresholds",
+    "View",
+    "calibrate",
+    "coverage_grid",
+    "missing_areas",
+]
 
 # The image is cut into this grid (columns, rows); coverage is the share of its cells
 # that hold at least one corner of a used view.
@@ -140,7 +148,7 @@ def _judge(result: Intrinsics, thresholds: Thresholds) -> Intrinsics:
     if result.coverage < thresholds.min_coverage:
         problems.append(
             f"coverage {result.coverage:.0%} < {thresholds.min_coverage:.0%}: add views with "
-            f"the board in {missing_areas(result.covered)}"
+            f"the board in {_or_edges(missing_areas(result.covered))}"
         )
     if len(result.view_errors) < thresholds.min_views:
         problems.append(f"{len(result.view_errors)} views < {thresholds.min_views}: add views")
@@ -152,13 +160,11 @@ def _judge(result: Intrinsics, thresholds: Thresholds) -> Intrinsics:
             f"uncertainty of fx, fy, cx, cy up to {relative.max():.1%} > "
             f"{thresholds.max_relative_std:.0%}: add views with more tilt"
         )
-    return _replace_problems(result, tuple(problems))
+    return replace(result, problems=tuple(problems))
 
 
-def _replace_problems(result: Intrinsics, problems: tuple[str, ...]) -> Intrinsics:
-    from dataclasses import replace
-
-    return replace(result, problems=problems)
+def _or_edges(areas: str) -> str:
+    return "the image's edges and corners" if areas == "none" else areas
 
 
 def missing_areas(covered: np.ndarray) -> str:
@@ -177,4 +183,4 @@ def missing_areas(covered: np.ndarray) -> str:
         ):
             if covered[r0:r1, c0:c1].mean() < 0.5:
                 names.append(f"{vertical} {horizontal}".replace("middle centre", "centre"))
-    return ", ".join(names) if names else "the corners"
+    return ", ".join(names) if names else "none"

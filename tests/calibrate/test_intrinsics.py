@@ -89,3 +89,26 @@ def test_bad_input(tmp_path: Path, charuco_views: Path, setup, error):
         (folder / "a.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match=error):
         run_intrinsics(spec, folder, fit_k3=False)
+
+
+def grid(rows: list[str]) -> np.ndarray:
+    return np.array([[c == "x" for c in row] for row in rows])
+
+
+@pytest.mark.parametrize(
+    ("covered", "expected"),
+    [
+        (["xxxxxxxx"] * 6, "none"),
+        (["........"] * 6, None),  # nothing seen: all nine areas
+        (["xxxxxxxx"] * 4 + ["xxxxx..."] * 2, "bottom right"),
+        (["...xxxxx"] * 2 + ["xxxxxxxx"] * 4, "top left"),
+    ],
+)
+def test_missing_areas(covered, expected):
+    from inspector.calibrate.intrinsics import missing_areas
+
+    text = missing_areas(grid(covered))
+    if expected is None:
+        assert len(text.split(", ")) == 9
+    else:
+        assert text == expected
