@@ -54,6 +54,9 @@ class Rectifier:
         self._window: np.ndarray | None = None
         self._planes: tuple[np.ndarray, ...] = ()
         self._grey = np.empty((0, 0), np.uint8)
+        # the window each tensor's padding was last painted around (by the tensor's id:
+        # a lane's slots live as long as the rectifier)
+        self._painted: dict[int, Geometry] = {}
 
     @classmethod
     def build(
@@ -105,7 +108,9 @@ class Rectifier:
         maps = self.maps_for(region)
         geo = maps.geometry
         w, h = geo.resized_wh
-        _paint_padding(tensor, geo)
+        if self._painted.get(id(tensor)) != geo:
+            _paint_padding(tensor, geo)
+            self._painted[id(tensor)] = geo
         target = tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
         if frame.ndim == 2 or frame.shape[2] == 1:
             grey = frame.reshape(frame.shape[:2])
@@ -124,8 +129,7 @@ class Rectifier:
 
 
 def _paint_padding(tensor: np.ndarray, geo: Geometry) -> None:
-    """The letterbox grey around the window: a few rows or columns, painted every time,
-    since a slot's tensor may last have held a window of another size."""
+    """The letterbox grey around the window, painted when the window changes."""
     w, h = geo.resized_wh
     pad = np.float32(PAD_VALUE / 255.0)
     tensor[0, :, : geo.pad_y, :] = pad

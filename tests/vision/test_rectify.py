@@ -63,3 +63,14 @@ def test_a_grey_frame_fills_three_channels_and_the_padding_is_repainted():
     geo = rectifier.into(tensor, frame()[..., 1], Region(0, 0, 640, 480))
     assert geo.pad_y > 0 and np.all(tensor[0, :, 0, :] == np.float32(114 / 255))
     assert np.array_equal(tensor[0, 0], tensor[0, 2])
+
+
+def test_the_padding_follows_the_window_on_a_reused_tensor():
+    rectifier = Rectifier.build(MATRIX, DIST, SIZE, None, (224, 224))
+    tensor = np.zeros((1, 3, 224, 224), np.float32)
+    wide = rectifier.into(tensor, frame(), Region(0, 0, 640, 200))  # padded above, below
+    tall = rectifier.into(tensor, frame(), Region(0, 0, 200, 480))  # padded left, right
+    grey = np.float32(114 / 255)
+    assert wide.pad_y > 0 and tall.pad_x > 0
+    assert np.all(tensor[0, :, :, : tall.pad_x] == grey)
+    assert not np.any(tensor[0, :, : wide.pad_y, tall.pad_x : tall.pad_x + 10] == grey)
