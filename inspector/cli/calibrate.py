@@ -127,9 +127,9 @@ def calibrate_intrinsics(
         profile_with_intrinsics(result, spec, out, station or out.stem, by_text)
     if as_json:
         print_json(result.to_json())
-        return
-    _print_intrinsics(result)
-    if result.problems:
+    else:
+        _print_intrinsics(result)
+    if result.problems:  # the figures are printed (and saved) either way
         raise typer.Exit(1)
 
 

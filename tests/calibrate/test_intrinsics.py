@@ -65,6 +65,7 @@ def test_rejects_an_outlier_view(charuco_views: Path):
     [
         ("few", "only 3 usable views"),
         ("wrong_size", "none of the 12 images"),
+        ("wrong_charuco", "none of the 12 images shows a charuco 10x7"),
         ("mixed", "mixed resolutions"),
         ("empty", "holds no images"),
         ("broken", "not a readable image"),
@@ -82,6 +83,10 @@ def test_bad_input(tmp_path: Path, charuco_views: Path, setup, error):
         for p in names:
             (folder / p.name).write_bytes(p.read_bytes())
         spec = CHECKER.__class__(CHECKER.kind, 8, 6, 25.0)
+    elif setup == "wrong_charuco":
+        for p in names:
+            (folder / p.name).write_bytes(p.read_bytes())
+        spec = CHARUCO.__class__(CHARUCO.kind, 10, 7, 25.0, 18.0, CHARUCO.dictionary)
     elif setup == "mixed":
         (folder / "a.png").write_bytes(names[0].read_bytes())
         cv2.imwrite(str(folder / "b.png"), np.zeros((600, 800), np.uint8))
