@@ -65,7 +65,7 @@ def test_rejects_an_outlier_view(charuco_views: Path):
     [
         ("few", "only 3 usable views"),
         ("wrong_size", "none of the 12 images"),
-        ("wrong_charuco", "none of the 12 images shows a charuco 10x7"),
+        ("wrong_charuco", "none of the 12 images in .* shows a charuco 10x7"),
         ("mixed", "mixed resolutions"),
         ("empty", "holds no images"),
         ("broken", "not a readable image"),
