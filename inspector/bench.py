@@ -23,6 +23,9 @@
   and their ratio holds.
 - SPC: what the monitors cost per part on their own thread, and what measuring a
   part's image health costs the inspection worker (`inspector.spc.bench`).
+- Calibration (with --calibration PROFILE): undistortion, ROI, letterbox and
+  flat-field in one remap per part, against the letterbox alone
+  (`inspector.calibrate.bench`).
 - PLC (with --plc-cycles): a simulated PLC drives the Modbus handshake on loopback; the
   PLC's trigger edge -> RESULT_VALID, against the station's own trigger -> verdict for
   the same parts: the difference is what the PLC link costs. The PLC runs in a process
@@ -33,6 +36,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import platform
@@ -83,6 +87,7 @@ class BenchOptions:
     block_parts: int = 20
     mqtt: str | None = None  # HOST:PORT: also measure the MQTT sink (inspector.mqtt.bench)
     mqtt_backlog: int = 20_000
+    calibration: Path | None = None
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_SETTINGS:
@@ -452,6 +457,20 @@ def _measure_mqtt(options: BenchOptions) -> dict[str, Any]:
     return measure_mqtt(options)
 
 
+def _measure_calibration(options: BenchOptions) -> dict[str, Any]:
+    from inspector.calibrate.bench import measure_calibration
+    from inspector.detect.onnxmeta import read_onnx_metadata
+
+    if options.calibration is None:
+        return {}
+    if options.imgsz is not None:
+        input_hw = (options.imgsz, options.imgsz)
+    else:  # the model's own input size, as the pipeline legs use it
+        h, w = json.loads(read_onnx_metadata(options.model).get("imgsz", "[640, 640]"))
+        input_hw = (int(h), int(w))
+    return measure_calibration(first_frame(options.video), options.calibration, input_hw)
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """The host's CPU time counters (Linux /proc/stat): all of it, and what the
@@ -502,6 +521,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     doc["spc"] = _leg("spc", _measure_spc, options, steal)
     if options.mqtt:
         doc["mqtt"] = _leg("mqtt", _measure_mqtt, options, steal)
+    if options.calibration is not None:
+        doc["calibration"] = _leg("calibration", _measure_calibration, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

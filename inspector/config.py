@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     Field,
     ValidationError,
+    ValidationInfo,
     create_model,
     field_validator,
     model_validator,
@@ -49,6 +50,7 @@ from inspector.vision.config import LocateConfig, PartDetection, Roi
 
 __all__ = [
     "Backoff",
+    "CalibrationConfig",
     "ClassRule",
     "FolderCamera",
     "IntervalTrigger",
@@ -144,6 +146,12 @@ class ClassRule(Section):
     )
     min_width_px: float = Field(0, ge=0, le=MAX_PX, description="Narrower boxes are ignored.")
     min_height_px: float = Field(0, ge=0, le=MAX_PX, description="Shorter boxes are ignored.")
+    min_width_mm: float = Field(
+        0, ge=0, le=MAX_PX, description="Narrower boxes are ignored (needs calibration's scale)."
+    )
+    min_height_mm: float = Field(
+        0, ge=0, le=MAX_PX, description="Shorter boxes are ignored (needs calibration's scale)."
+    )
     ignore: bool = Field(False, description="Never fail a part for this class.")
 
 
@@ -195,6 +203,22 @@ class Disabled(Section):
     enabled: Literal[False] = Field(False, description="Not available in this version yet.")
 
 
+class CalibrationConfig(Section):
+    enabled: bool = Field(False, description="Apply the station's calibration profile.")
+    profile: ConfigPath | None = Field(
+        None,
+        validate_default=True,
+        description="The profile `inspector calibrate` wrote (calibration/STATION.yaml).",
+    )
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_when_enabled(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None and info.data.get("enabled"):
+            raise ValueError("required when calibration is enabled")
+        return value
+
+
 class StationInfo(Section):
     name: Name = Field("station-1", description="Station id in logs, MQTT topics, records.")
     line: Name = Field("line-1", description="Production line id.")
@@ -226,7 +250,11 @@ class StationConfig(Section):
         default_factory=SpcConfig,
         description="Statistical process control of the station's own parts (docs/spc.md).",
     )
-    calibration: Disabled = Field(default_factory=Disabled, description="Calibration (later).")
+    calibration: CalibrationConfig = Field(
+        default_factory=CalibrationConfig,
+        description="The calibration profile: scale for mm rules, id on every record "
+        "(docs/calibration.md).",
+    )
     web: Disabled = Field(default_factory=Disabled, description="Dashboard (later).")
 
     @model_validator(mode="before")

@@ -2,8 +2,9 @@
 
 Beyond validation (`load_config`): every file or folder the config names exists and can
 be read (or, for what the station creates, can be created), the model opens with its
-backend and its classes match the judge's rules, and every ROI fits the first frame of
-a recorded camera source. Each problem is an `InspectorError` whose message names the
+backend and its classes match the judge's rules, the calibration profile loads (its
+checksum holds), and every ROI and the profile's image size fit the first frame of a
+recorded camera source. Each problem is an `InspectorError` whose message names the
 field; a live camera is never opened (that would take it from a running station).
 """
 
@@ -13,7 +14,7 @@ import os
 from pathlib import Path
 
 from inspector.config import StationConfig, config_files
-from inspector.errors import ConfigError, DataError, InspectorError, ModelError
+from inspector.errors import DataError, InspectorError, ModelError
 
 __all__ = ["CREATED", "exit_code", "start_problems"]
 
@@ -34,10 +35,15 @@ def start_problems(config: StationConfig) -> list[InspectorError]:
         if error is not None:
             problems.append((field, error))
     failed = {field.split(".")[0] for field, _ in problems}
-    if "model" not in failed:
+    if "calibration" not in failed:
+        problems += [("calibration", e) for e in _calibration_problems(config)]
+        failed = {field.split(".")[0] for field, _ in problems}
+    # the model's check reads the profile too (mm rules): one report of a bad profile
+    if "model" not in failed and "calibration" not in failed:
         problems += [("model", e) for e in _model_problems(config)]
     if "camera" not in failed:
-        problems += [("camera", e) for e in _camera_problems(config)]
+        with_profile = "calibration" not in failed
+        problems += [("camera", e) for e in _camera_problems(config, with_profile)]
     return [error for _, error in problems]
 
 
@@ -76,6 +82,17 @@ def _creatable_problem(field: str, path: Path, kind: str) -> InspectorError | No
     return None
 
 
+def _calibration_problems(config: StationConfig) -> list[InspectorError]:
+    """The profile loads: present, its checksum and its flat field's hold."""
+    from inspector.calibrate.profile import station_profile
+
+    try:
+        station_profile(config.calibration)
+    except InspectorError as exc:
+        return [exc]
+    return []
+
+
 def _model_problems(config: StationConfig) -> list[InspectorError]:
     """Open the model as `run` does (judge rules, model.conf, a warm-up), then close it."""
     from inspector.factory import open_model
@@ -90,11 +107,12 @@ def _model_problems(config: StationConfig) -> list[InspectorError]:
     return []
 
 
-def _camera_problems(config: StationConfig) -> list[InspectorError]:
+def _camera_problems(config: StationConfig, with_profile: bool) -> list[InspectorError]:
     """Open a recorded source, check the ROIs against its first frame, close it. A live
     camera is not opened: a running station may hold it."""
+    from inspector.calibrate.profile import station_profile
     from inspector.camera.base import open_source, source_class
-    from inspector.factory import check_rois
+    from inspector.factory import check_calibration, check_rois
 
     try:
         if source_class(config.camera.kind).live:
@@ -107,6 +125,8 @@ def _camera_problems(config: StationConfig) -> list[InspectorError]:
         return [exc]
     try:
         check_rois(config, shape)
-    except ConfigError as exc:
+        if with_profile:
+            check_calibration(station_profile(config.calibration), config, shape)
+    except InspectorError as exc:
         return [exc]
     return []

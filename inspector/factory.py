@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.calibrate.profile import Profile, load_flat_gain, station_profile
 from inspector.camera.base import FrameShape, FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
 from inspector.config import StationConfig, config_hash
@@ -37,9 +38,10 @@ from inspector.store.inspections import InspectionWriter
 from inspector.store.link import StoreLink
 from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
-from inspector.types import EventKind, Frame, StationListener
+from inspector.types import EventKind, Frame, Region, StationListener
 from inspector.vision.config import Roi
 from inspector.vision.parts import PartLocator
+from inspector.vision.rectify import Rectifier
 
 __all__ = ["StationParts", "build_station", "open_model"]
 
@@ -70,7 +72,7 @@ def open_model(config: StationConfig) -> tuple[Detector, Judge]:
         undo.callback(detector.close)
         card = load_card(config.model.path)
         card_threshold = card.pass_fail.threshold if card and card.pass_fail else None
-        judge = Judge(detector.info.names, config.judge, card_threshold)
+        judge = Judge(detector.info.names, config.judge, card_threshold, _mm_per_px(config))
         conf = config.model.conf if config.model.conf is not None else judge.lowest_confidence
         if conf > judge.lowest_confidence:
             raise ConfigError(
@@ -81,6 +83,13 @@ def open_model(config: StationConfig) -> tuple[Detector, Judge]:
         _warm_up(detector)
         undo.pop_all()
     return detector, judge
+
+
+def _mm_per_px(config: StationConfig) -> tuple[float, float] | None:
+    profile = station_profile(config.calibration)
+    if profile is None or profile.scale is None:
+        return None
+    return profile.scale.mm_per_px_x, profile.scale.mm_per_px_y
 
 
 def _warm_up(detector: Detector) -> None:
@@ -114,8 +123,11 @@ def build_station(
         source = source or open_source(config.camera)
         stack.callback(source.close)
         check_rois(config, source.frame_shape)
+        profile = station_profile(config.calibration)
+        calibration_id = check_calibration(profile, config, source.frame_shape)
+        preprocess = calibration_stage(profile, config, detector, source.frame_shape)
         link = _open_plc(config, stack)
-        store, changes = _open_store(config, detector, judge, stack, command)
+        store, changes = _open_store(config, detector, judge, stack, command, calibration_id)
         context = OpenContext(
             config.station.name,
             config.station.line,
@@ -132,7 +144,18 @@ def build_station(
         for sink_config in config.sinks:
             runners.append(_run(_open_sink(sink_config, context), stack))
         runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
-        parts = _Opened(detector, judge, source, trigger, runners, link, store.writer, spc)
+        parts = _Opened(
+            detector,
+            judge,
+            source,
+            trigger,
+            runners,
+            link,
+            store.writer,
+            spc,
+            calibration_id,
+            *preprocess,
+        )
         station = _wire(config, parts, max_pending_frames)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
@@ -161,6 +184,9 @@ class _Opened:
     link: PlcLink | None
     writer: InspectionWriter
     spc: SpcSink | None = None
+    calibration_id: str | None = None
+    rectifier: Rectifier | None = None
+    roi: Region | None = None
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -180,6 +206,7 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
         model_sha256=detector.info.sha256,
         config_hash=config_hash(config),
         run_id=uuid.uuid4().hex[:12],
+        calibration_id=parts.calibration_id,
     )
     listeners: tuple[StationListener, ...] = (link.monitor,) if link else ()
     locate = PartLocator(config.locate) if config.locate else None
@@ -193,6 +220,8 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
             hot_sinks=(link.result_sink,) if link else (),
             locate=locate,
             measure=measure_image if parts.spc and parts.spc.wants_image_health else None,
+            rectifier=parts.rectifier,
+            roi=parts.roi,
         ),
         capture_factory,
         parts.runners,
@@ -225,6 +254,7 @@ def _open_store(
     judge: Judge,
     stack: contextlib.ExitStack,
     command: str,
+    calibration_id: str | None,
 ) -> tuple[StoreLink, tuple[AuditEntry, ...]]:
     """The store (migrated forward), the worker's inspection writer, the log thread's
     image and event sink, and one audit row per thing that changed since the last start."""
@@ -242,18 +272,18 @@ def _open_store(
         config_hash(config),
         detector.info.sha256,
         judge.default_confidence,
-        None,
+        calibration_id,
         command,
     )
     return StoreLink(store, writer, sink), changes
 
 
-# What a change the audit found at start is announced as (calibration: not built yet).
+# What a change the audit found at start is announced as.
 _CHANGE_EVENTS = {
     AuditKind.CONFIG: EventKind.CONFIG_CHANGED,
     AuditKind.MODEL: EventKind.MODEL_CHANGED,
     AuditKind.THRESHOLD: EventKind.THRESHOLD_CHANGED,
-    AuditKind.CALIBRATION: EventKind.CONFIG_CHANGED,
+    AuditKind.CALIBRATION: EventKind.CALIBRATION_CHANGED,
 }
 
 
@@ -284,6 +314,57 @@ def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:
     kind = config.kind
     sink: Sink = SINKS.plugin_class(kind).open(config, context)
     return SinkRunner(sink, config.queue_size)
+
+
+def check_calibration(
+    profile: Profile | None, config: StationConfig, frame_shape: FrameShape
+) -> str | None:
+    """The profile's id, once its image size is the camera's."""
+    if profile is None:
+        return None
+    height, width = frame_shape[:2]
+    if tuple(profile.image_size) != (width, height):
+        w, h = profile.image_size
+        raise ConfigError(
+            f"calibration.profile: {config.calibration.profile} was measured at {w}x{h}, the "
+            f"camera gives {width}x{height} frames; recalibrate at the camera's resolution"
+        )
+    return profile.calibration_id
+
+
+def calibration_stage(
+    profile: Profile | None,
+    config: StationConfig,
+    detector: Detector,
+    frame_shape: FrameShape,
+) -> tuple[Rectifier | None, Region | None]:
+    """What the profile adds to preprocessing: the one-remap rectifier (with
+    intrinsics) and the ROI inspected when a trigger gives no region."""
+    if profile is None:
+        return None, None
+    path = config.calibration.profile
+    assert path is not None  # enabled profiles have one (validated)
+    roi = Region(*profile.roi) if profile.roi is not None else None
+    height, width = frame_shape[:2]
+    if roi is not None and (roi.x1 > width or roi.y1 > height):
+        raise ConfigError(
+            f"calibration.profile: its roi {profile.roi} leaves the camera's {width}x{height} frame"
+        )
+    if profile.intrinsics is None:
+        return None, roi
+    if detector.info.channels != 3:
+        raise ConfigError(
+            "calibration.profile: undistortion feeds 3-channel models; this one takes "
+            f"{detector.info.channels}"
+        )
+    rectifier = Rectifier.build(
+        profile.intrinsics.matrix(),
+        profile.intrinsics.dist(),
+        (width, height),
+        load_flat_gain(profile, path),
+        detector.info.input_hw,
+    )
+    return rectifier, roi
 
 
 def check_rois(config: StationConfig, frame_shape: FrameShape) -> None:

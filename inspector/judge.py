@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from inspector.config import JudgeConfig, Zone
+from inspector.config import ClassRule, JudgeConfig, Zone
 from inspector.errors import ConfigError
 from inspector.types import RESULT_PASS, Detections, Judgement, Verdict
 
@@ -19,10 +19,34 @@ def _zone_array(zones: list[Zone]) -> np.ndarray:
     return np.array([[z.x0, z.y0, z.x1, z.y1] for z in zones], np.float32).reshape(-1, 4)
 
 
+def _min_size_px(
+    name: str, rule: ClassRule, mm_per_px: tuple[float, float] | None
+) -> tuple[float, float]:
+    """A rule's least box size in pixels: the larger of its px and mm limits."""
+    if mm_per_px is None:
+        for field in ("min_width_mm", "min_height_mm"):
+            if getattr(rule, field) > 0:
+                raise ConfigError(
+                    f"judge.classes.{name}.{field}: needs calibration with a scale "
+                    "(`inspector calibrate scale`, then calibration.profile in station.yaml)"
+                )
+        return rule.min_width_px, rule.min_height_px
+    return (
+        max(rule.min_width_px, rule.min_width_mm / mm_per_px[0]),
+        max(rule.min_height_px, rule.min_height_mm / mm_per_px[1]),
+    )
+
+
 class Judge:
     """Rules are compiled once into per-class arrays; judging is a few vector ops."""
 
-    def __init__(self, names: tuple[str, ...], config: JudgeConfig, card_threshold: float | None):
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        config: JudgeConfig,
+        card_threshold: float | None,
+        mm_per_px: tuple[float, float] | None = None,
+    ):
         default = config.min_confidence if config.min_confidence is not None else card_threshold
         if default is None:
             raise ConfigError(
@@ -45,7 +69,7 @@ class Judge:
                 continue
             if rule.min_confidence is not None:
                 self.min_conf[i] = rule.min_confidence
-            self.min_wh[i] = (rule.min_width_px, rule.min_height_px)
+            self.min_wh[i] = _min_size_px(name, rule, mm_per_px)
             self.counts[i] = not rule.ignore
         self.include = _zone_array(config.include_zones)
         self.exclude = _zone_array(config.exclude_zones)

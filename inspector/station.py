@@ -61,6 +61,7 @@ from inspector.types import (
     TriggerEvent,
     Verdict,
 )
+from inspector.vision.rectify import Rectifier
 
 __all__ = [
     "LatestFrame",
@@ -115,6 +116,10 @@ class Pipeline:
     locate: Callable[[np.ndarray], Region | None] | None = None  # for region-less triggers
     # image figures for SPC, measured while the model infers (None: nobody watches them)
     measure: Callable[[np.ndarray], ImageHealth] | None = None
+    # the calibration profile applied in preprocessing: undistortion, flat field, and
+    # its ROI for parts that come without a region
+    rectifier: Rectifier | None = None
+    roi: Region | None = None
 
 
 @dataclass(frozen=True)
@@ -292,7 +297,7 @@ class Station:
         self._sinks_healthy = {runner.sink.name: True for runner in sinks}
         for runner in sinks:
             runner.sink.bind(self._announce)
-        self._lane = open_lane(pipeline.detector, self.options.overlap)
+        self._lane = open_lane(pipeline.detector, self.options.overlap, pipeline.rectifier)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
 
@@ -621,9 +626,9 @@ class Station:
             if region is None:
                 part.decided = self._record(event, frame, None, no_decision("no part in view"))
                 return
-        part.region = region
+        part.region = region or self.pipeline.roi
         part.t_detect = time.monotonic()
-        part.ticket = self._lane.submit(part.image)
+        part.ticket = self._lane.submit(part.image, frame.image, part.region)
         part.health = self._measure(part.image)
 
     def _measure(self, image: np.ndarray) -> ImageHealth | None:

@@ -299,6 +299,9 @@ class EventKind(enum.Enum):
     SPC_ALARM = "spc_alarm"  # a run rule tripped on a monitor (detail: the alarm)
     SPC_ACKNOWLEDGED = "spc_acknowledged"  # open SPC alarms acknowledged (PLC or CLI)
     SPC_LIMITS = "spc_limits"  # a monitor's control limits were frozen (a new version)
+    CALIBRATION_CHANGED = (
+        "calibration_changed"  # the calibration profile differs from the last start
+    )
 
 
 class Severity(enum.Enum):

@@ -341,10 +341,10 @@ ROWS = [
     ),
     (
         "disabled-section",
-        doc(calibration="{enabled: true}"),
+        doc(web="{enabled: true}"),
         CHECK,
         2,
-        "{cfg}: calibration.enabled: must be false",
+        "{cfg}: web.enabled: must be false",
     ),
     (
         "two-problems",

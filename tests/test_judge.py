@@ -78,3 +78,29 @@ def test_bad_rules(config, card, error):
 def test_reason_names_the_worst_defect():
     judgement = Judge(NAMES, JudgeConfig(), 0.5)(dets((0, 0, 5, 5, 0.93, 0)))
     assert judgement.reason == "crack 0.93"
+
+
+@pytest.mark.parametrize(
+    ("rule", "mm_per_px", "box_px", "verdict"),
+    [
+        # 0.5 mm/px: a 4 mm minimum is 8 px
+        ({"min_width_mm": 4.0}, (0.5, 0.5), (7, 20), Verdict.PASS),
+        ({"min_width_mm": 4.0}, (0.5, 0.5), (9, 20), Verdict.FAIL),
+        ({"min_height_mm": 4.0}, (0.5, 0.25), (20, 15), Verdict.PASS),  # 16 px in y
+        ({"min_height_mm": 4.0}, (0.5, 0.25), (20, 17), Verdict.FAIL),
+        # the larger of the px and mm limits holds
+        ({"min_width_mm": 1.0, "min_width_px": 12}, (0.5, 0.5), (10, 20), Verdict.PASS),
+    ],
+)
+def test_rules_in_mm(rule, mm_per_px, box_px, verdict):
+    config = JudgeConfig.model_validate({"classes": {"crack": rule}})
+    w, h = box_px
+    judgement = Judge(NAMES, config, 0.5, mm_per_px)(dets((0, 0, w, h, 0.9, 0)))
+    assert judgement.verdict is verdict
+
+
+@pytest.mark.parametrize("field", ["min_width_mm", "min_height_mm"])
+def test_mm_rules_need_a_scale(field):
+    config = JudgeConfig.model_validate({"classes": {"hole": {field: 2.0}}})
+    with pytest.raises(ConfigError, match=f"judge.classes.hole.{field}: needs calibration"):
+        Judge(NAMES, config, 0.5)

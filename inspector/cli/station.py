@@ -271,6 +271,10 @@ def bench_command(
     mqtt_backlog: Annotated[
         int, typer.Option(help="Results in the backlog replayed with --mqtt.")
     ] = 20_000,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(help="Also measure applying this calibration profile per part."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -296,6 +300,7 @@ def bench_command(
         block_parts=block_parts,
         mqtt=mqtt,
         mqtt_backlog=mqtt_backlog,
+        calibration=calibration,
     )
     doc = run_bench(options)
     if as_json:

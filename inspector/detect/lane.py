@@ -23,8 +23,9 @@ import numpy as np
 
 from inspector.detect.base import Detector
 from inspector.errors import InspectorError
-from inspector.types import Detections
+from inspector.types import Detections, Region
 from inspector.vision.letterbox import Geometry, Letterbox
+from inspector.vision.rectify import Rectifier
 
 __all__ = ["Lane", "OverlappedLane", "SerialLane", "Ticket", "open_lane"]
 
@@ -45,12 +46,25 @@ class Lane(ABC):
 
     depth: int
 
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, rectifier: Rectifier | None = None) -> None:
         self.detector = detector
+        self.rectifier = rectifier
 
     @abstractmethod
-    def submit(self, image: np.ndarray) -> Ticket:
-        """Letterbox `image` into a free slot and start its inference."""
+    def submit(
+        self, image: np.ndarray, frame: np.ndarray | None = None, region: Region | None = None
+    ) -> Ticket:
+        """Letterbox `image` (the part's view of `frame`) into a free slot and start its
+        inference. With a rectifier, `region` of the undistorted `frame` goes in instead."""
+
+    def _prepare(
+        self, ticket: Ticket, image: np.ndarray, frame: np.ndarray | None, region: Region | None
+    ) -> None:
+        if self.rectifier is None or frame is None:
+            _, ticket.geometry = ticket.letterbox(image)
+            return
+        whole = region or Region(0, 0, frame.shape[1], frame.shape[0])
+        ticket.geometry = self.rectifier.into(ticket.letterbox.tensor, frame, whole)
 
     @abstractmethod
     def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
@@ -69,13 +83,15 @@ class SerialLane(Lane):
 
     depth = 1
 
-    def __init__(self, detector: Detector) -> None:
-        super().__init__(detector)
+    def __init__(self, detector: Detector, rectifier: Rectifier | None = None) -> None:
+        super().__init__(detector, rectifier)
         self._ticket = Ticket(detector.letterbox)
 
-    def submit(self, image: np.ndarray) -> Ticket:
+    def submit(
+        self, image: np.ndarray, frame: np.ndarray | None = None, region: Region | None = None
+    ) -> Ticket:
         ticket = self._ticket
-        _, ticket.geometry = ticket.letterbox(image)
+        self._prepare(ticket, image, frame, region)
         return ticket
 
     def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
@@ -90,8 +106,8 @@ class OverlappedLane(Lane):
 
     depth = 2
 
-    def __init__(self, detector: Detector) -> None:
-        super().__init__(detector)
+    def __init__(self, detector: Detector, rectifier: Rectifier | None = None) -> None:
+        super().__init__(detector, rectifier)
         self._free = [Ticket(detector.new_letterbox()) for _ in range(self.depth)]
         self._queue: queue.SimpleQueue[Ticket | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="infer", daemon=True)
@@ -99,11 +115,13 @@ class OverlappedLane(Lane):
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, image: np.ndarray) -> Ticket:
+    def submit(
+        self, image: np.ndarray, frame: np.ndarray | None = None, region: Region | None = None
+    ) -> Ticket:
         if not self._free:
             raise InspectorError(f"inference lane: more than {self.depth} parts in flight")
         ticket = self._free[-1]
-        _, ticket.geometry = ticket.letterbox(image)
+        self._prepare(ticket, image, frame, region)
         self._free.pop()  # only now: a frame the letterbox refused keeps its slot free
         ticket.error = None
         ticket.done.clear()
@@ -138,5 +156,5 @@ class OverlappedLane(Lane):
             ticket.done.set()
 
 
-def open_lane(detector: Detector, overlap: bool) -> Lane:
-    return OverlappedLane(detector) if overlap else SerialLane(detector)
+def open_lane(detector: Detector, overlap: bool, rectifier: Rectifier | None = None) -> Lane:
+    return OverlappedLane(detector, rectifier) if overlap else SerialLane(detector, rectifier)
