@@ -46,6 +46,7 @@ from inspector.trigger.config import (
 )
 from inspector.trigger.registry import TRIGGERS
 from inspector.vision.config import LocateConfig, PartDetection, Roi
+from inspector.web.config import WebConfig
 
 __all__ = [
     "Backoff",
@@ -227,7 +228,10 @@ class StationConfig(Section):
         description="Statistical process control of the station's own parts (docs/spc.md).",
     )
     calibration: Disabled = Field(default_factory=Disabled, description="Calibration (later).")
-    web: Disabled = Field(default_factory=Disabled, description="Dashboard (later).")
+    web: WebConfig = Field(
+        default_factory=WebConfig,
+        description="Operator dashboard, /metrics, /healthz, /readyz (docs/dashboard.md).",
+    )
 
     @model_validator(mode="before")
     @classmethod

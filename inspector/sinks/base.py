@@ -112,6 +112,11 @@ class SinkRunner:
         self._warned = False
         self._closed = False
 
+    @property
+    def depth(self) -> int:
+        """Items waiting in the queue (approximate, as any queue's size is)."""
+        return self._queue.qsize()
+
     def start(self) -> SinkRunner:
         self.sink.start()
         self._thread.start()
