@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +35,8 @@ from inspector.sinks.display import display_available
 from inspector.types import Inspection, Verdict
 
 __all__ = ["DEMO_MODEL", "DEMO_VIDEO", "DemoOptions", "DemoSummary", "run_demo"]
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_MODEL = REPO / "models" / "magnetic-tile" / "magnetic-tile.onnx"
@@ -98,7 +102,7 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
         },
         "sinks": sinks,
     }
-    if options.web_port is not None:
+    if options.web_port is not None and _port_free(options.web_port):
         doc["web"] = {"enabled": True, "port": options.web_port}
     if options.plc:
         if options.fast:
@@ -110,6 +114,18 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
             "locate": {"position": 0.5, **BELT},
         }
     return parse_config(doc, "demo config")
+
+
+def _port_free(port: int) -> bool:
+    """Whether the dashboard's port is free on 127.0.0.1: a demo whose port is taken
+    runs without its dashboard (and says so) rather than not at all."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            log.warning("dashboard: port %d is in use; no dashboard (try --web-port)", port)
+            return False
+    return True
 
 
 def photo_eye_schedule(video: Path) -> tuple[float, ...]:
