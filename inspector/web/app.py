@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from inspector.errors import ConfigError
 from inspector.spc import store as spc_store
+from inspector.spc.monitor import stored_specs
 from inspector.store.db import transaction
 from inspector.store.read import parse_time
 from inspector.types import Inspection, StationHealth, StationState, Verdict
@@ -216,7 +217,7 @@ class _Handlers:
     def _spc(self) -> dict[str, Any]:
         with contextlib.closing(self.web.connect()) as conn:
             try:
-                monitors = spc_store.monitors(conn)
+                monitors = [spec.name for spec in stored_specs(conn)]
             except sqlite3.Error:  # a log from before SPC
                 return {"monitors": [], "alarms": []}
             charts = {m: _points(spc_store.points(conn, m, last=_SPC_POINTS)) for m in monitors}

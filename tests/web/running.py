@@ -41,14 +41,22 @@ class Running:
 
 @contextlib.contextmanager
 def running_demo(
-    log_dir: Path, *, fast: bool, token_file: Path | None = None, web: dict | None = None
+    log_dir: Path,
+    *,
+    fast: bool,
+    token_file: Path | None = None,
+    web: dict | None = None,
+    spc: dict | None = None,
 ) -> Iterator[Running]:
     options = DemoOptions(fast=fast, window=False, log_dir=log_dir, web_port=None)
     config = demo_config(options, log_dir)
     section = {"enabled": True, "port": 0, **(web or {})}
     if token_file is not None:
         section["token_file"] = token_file
-    config = config.model_copy(update={"web": config.web.model_validate(section)})
+    update = {"web": config.web.model_validate(section)}
+    if spc is not None:
+        update["spc"] = config.spc.model_validate(spc)
+    config = config.model_copy(update=update)
     built = build_station(config, command="test")
     assert built.web is not None
     built.station.start()
