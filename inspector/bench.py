@@ -81,6 +81,7 @@ class BenchOptions:
     rounds: int = 5
     blocks: int = 40
     block_parts: int = 20
+    web: bool = False  # also: the pipeline with a browser watching the dashboard
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_SETTINGS:
@@ -444,6 +445,12 @@ def _measure_spc(options: BenchOptions) -> dict[str, Any]:
     return measure_spc(first_frame(options.video))
 
 
+def _measure_web(options: BenchOptions) -> dict[str, Any]:
+    from inspector.web.bench import measure_web
+
+    return measure_web(options)
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """The host's CPU time counters (Linux /proc/stat): all of it, and what the
@@ -492,6 +499,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if options.plc_cycles:
         doc |= _leg("plc", measure_plc, options, steal)
     doc["spc"] = _leg("spc", _measure_spc, options, steal)
+    if options.web:
+        doc["web"] = _leg("web", _measure_web, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

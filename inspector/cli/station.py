@@ -273,6 +273,9 @@ def bench_command(
         int, typer.Option(help="Interleaved blocks: pipeline from memory, then raw, in turn.")
     ] = 40,
     block_parts: Annotated[int, typer.Option(help="Parts (and raw calls) per block.")] = 20,
+    web: Annotated[
+        bool, typer.Option("--web", help="Also: the pipeline with a browser on the dashboard.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -296,6 +299,7 @@ def bench_command(
         rounds=rounds,
         blocks=blocks,
         block_parts=block_parts,
+        web=web,
     )
     doc = run_bench(options)
     if as_json:
