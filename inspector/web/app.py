@@ -159,10 +159,10 @@ class _Handlers:
         return Response(got[1], media_type="image/jpeg")
 
     async def live_stream(self, request: Request) -> Response:
-        with self._streams_lock:
-            if self._streams >= self.web.max_streams:
-                return PlainTextResponse("too many live streams", 503)
-            self._streams += 1
+        # counted where the stream runs (its `finally` uncounts it): a client that goes
+        # before the first byte never starts the generator
+        if self._streams >= self.web.max_streams:
+            return PlainTextResponse("too many live streams", 503)
         return StreamingResponse(
             self._frames(),
             media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
@@ -174,6 +174,8 @@ class _Handlers:
         A browser that reads slowly holds this loop at its `yield` (the server's flow
         control); the pictures that came meanwhile are skipped, never queued."""
         interval, sent = 1.0 / self.web.live_fps, 0
+        with self._streams_lock:
+            self._streams += 1
         try:
             while not self.closing.is_set():
                 got = await anyio.to_thread.run_sync(self.web.dashboard.picture_jpeg)
