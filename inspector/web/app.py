@@ -202,7 +202,8 @@ class _Handlers:
         row = await anyio.to_thread.run_sync(self.web.reader.part, row_id)
         if row is None:
             return JSONResponse({"error": f"no part with id {row_id}"}, 404)
-        return JSONResponse(_jsonable(row))
+        # the station's class names, for the detections' class ids
+        return JSONResponse(_jsonable(row) | {"class_names": list(self.web.dashboard.names)})
 
     async def part_image(self, request: Request) -> Response:
         row_id = request.path_params["row_id"]

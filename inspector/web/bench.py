@@ -2,23 +2,24 @@
 the same station with nobody watching, in alternating blocks on one station, so that
 the slow spells of a shared machine fall on both alike.
 
-The watcher is what a browser on the live page does: it reads the MJPEG stream as fast
-as it comes and polls /api/status twice a second. Throughput is measured on blocks of
-parts from memory as fast as the station takes them; trigger-to-verdict latency on
-parts let through one at a time at the recording's rate."""
+The watcher (`watch.py`) is what a browser on the live page does, in a process of its
+own: it reads the MJPEG stream as fast as it comes and polls /api/status twice a
+second. Throughput is measured on blocks of parts from memory as fast as the station
+takes them; trigger-to-verdict latency on parts let through one at a time at the
+recording's rate."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from inspector.bench import (
     WARM_UP_PARTS,
@@ -30,12 +31,11 @@ from inspector.bench import (
 )
 from inspector.camera.config import VideoCamera
 from inspector.camera.memory import GatedReplay, MemorySource
+from inspector.errors import InspectorError
 from inspector.factory import build_station
 from inspector.web.config import WebConfig
 
 __all__ = ["measure_web"]
-
-_STATUS_PERIOD_S = 0.5  # how often the live page polls /api/status
 
 
 @dataclass
@@ -53,47 +53,40 @@ class _Leg:
         }
 
 
-@dataclass
 class _Watcher:
-    """A browser on the live page, on its own threads; counts what it received."""
+    """A browser on the live page, in a process of its own (as a browser is: its work
+    must not take the station's interpreter lock), switched on and off between blocks
+    through its stdin; it reports what it received when told to end."""
 
-    url: str
-    stop: threading.Event = field(default_factory=threading.Event)
-    frames: int = 0
-    polls: int = 0
+    def __init__(self, url: str) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "inspector.web.watch", url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def _tell(self, line: str) -> str:
+        stdin, stdout = self._process.stdin, self._process.stdout
+        if stdin is None or stdout is None:
+            raise InspectorError("bench: the watcher has no pipes")
+        stdin.write(line + "\n")
+        stdin.flush()
+        return stdout.readline().strip()  # the watcher answers once it has done it
 
     @contextlib.contextmanager
     def watching(self) -> Iterator[None]:
-        self.stop.clear()
-        threads = [
-            threading.Thread(target=self._stream, name="bench-watch-stream", daemon=True),
-            threading.Thread(target=self._poll, name="bench-watch-status", daemon=True),
-        ]
-        for thread in threads:
-            thread.start()
+        self._tell("on")
         try:
-            time.sleep(0.2)  # the stream is open before the block's parts come
             yield
         finally:
-            self.stop.set()
-            for thread in threads:
-                thread.join(5.0)
+            self._tell("off")
 
-    def _stream(self) -> None:
-        with (
-            httpx.Client(timeout=10) as client,
-            client.stream("GET", self.url + "live.mjpg") as response,
-        ):
-            for chunk in response.iter_raw():
-                self.frames += chunk.count(b"Content-Type: image/jpeg")
-                if self.stop.is_set():
-                    return
-
-    def _poll(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stop.wait(_STATUS_PERIOD_S):
-                client.get(self.url + "api/status").raise_for_status()
-                self.polls += 1
+    def close(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads(self._tell("end")))
+        finally:
+            self._process.wait(10)
 
 
 def measure_web(options: BenchOptions) -> dict[str, Any]:
@@ -111,6 +104,7 @@ def measure_web(options: BenchOptions) -> dict[str, Any]:
         try:
             legs = _alternate(options, replay, collector, watcher, 1.0 / (memory.fps or 30.0))
         finally:
+            received = watcher.close()
             built.station.stop()
     watched, alone = legs
     doc: dict[str, Any] = {"watched": watched.figures(), "alone": alone.figures()}
@@ -118,7 +112,7 @@ def measure_web(options: BenchOptions) -> dict[str, Any]:
     doc["watched_over_alone_p99"] = _ratio(
         doc["watched"]["latency_ms"]["p99"], doc["alone"]["latency_ms"]["p99"]
     )
-    doc["watcher"] = {"frames_received": watcher.frames, "status_polls": watcher.polls}
+    doc["watcher"] = received
     return doc
 
 

@@ -72,7 +72,10 @@ async function showPart(id) {
   const dl = element("dl", { class: "part" });
   FIELDS.forEach(([key, label]) => {
     dl.append(element("dt", {}, label));
-    dl.append(element("dd", {}, part[key] === null || part[key] === undefined ? "-" : String(part[key])));
+    const value = part[key];
+    const shown = value === null || value === undefined ? "-"
+      : typeof value === "number" && !Number.isInteger(value) ? value.toFixed(2) : String(value);
+    dl.append(element("dd", {}, shown));
   });
   box.append(dl);
   const dets = element("table", { class: "parts" });
@@ -80,7 +83,8 @@ async function showPart(id) {
   dets.firstChild.append(element("th", {}, "class"), element("th", {}, "score"), element("th", {}, "box (x0, y0, x1, y1)"));
   (part.detections || []).forEach((d) => {
     const tr = element("tr");
-    tr.append(element("td", {}, String(d.class_id)), element("td", {}, d.score.toFixed(3)),
+    const name = (part.class_names || [])[d.class_id] ?? String(d.class_id);
+    tr.append(element("td", {}, name), element("td", {}, d.score.toFixed(3)),
       element("td", {}, d.xyxy.map((v) => v.toFixed(1)).join(", ")));
     dets.append(tr);
   });
