@@ -47,6 +47,7 @@ class Snapshot:
 class Dashboard(Sink):
     name = "web"
     wants_events = True
+    drop_oldest = True  # behind, the page wants the newest parts, not the backlog
 
     def __init__(
         self, metrics: StationMetrics, live_fps: float = 5.0, recent_fails: int = 12
