@@ -55,6 +55,7 @@ class WebServer:
 
     def start(self) -> WebServer:
         self._thread.start()
+        log.info("web: the dashboard at %s, metrics at %smetrics", self.url, self.url)
         return self
 
     def _serve(self) -> None:
