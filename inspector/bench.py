@@ -81,6 +81,8 @@ class BenchOptions:
     rounds: int = 5
     blocks: int = 40
     block_parts: int = 20
+    mqtt: str | None = None  # HOST:PORT: also measure the MQTT sink (inspector.mqtt.bench)
+    mqtt_backlog: int = 20_000
     web: bool = False  # also: the pipeline with a browser watching the dashboard
 
     def __post_init__(self) -> None:
@@ -445,6 +447,12 @@ def _measure_spc(options: BenchOptions) -> dict[str, Any]:
     return measure_spc(first_frame(options.video))
 
 
+def _measure_mqtt(options: BenchOptions) -> dict[str, Any]:
+    from inspector.mqtt.bench import measure_mqtt
+
+    return measure_mqtt(options)
+
+
 def _measure_web(options: BenchOptions) -> dict[str, Any]:
     from inspector.web.bench import measure_web
 
@@ -499,6 +507,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if options.plc_cycles:
         doc |= _leg("plc", measure_plc, options, steal)
     doc["spc"] = _leg("spc", _measure_spc, options, steal)
+    if options.mqtt:
+        doc["mqtt"] = _leg("mqtt", _measure_mqtt, options, steal)
     if options.web:
         doc["web"] = _leg("web", _measure_web, options, steal)
     doc["host_cpu_steal"] = steal

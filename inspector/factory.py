@@ -123,7 +123,12 @@ def build_station(
         link = _open_plc(config, stack)
         store, changes = _open_store(config, detector, judge, stack, command)
         context = OpenContext(
-            config.station.name, config.station.line, detector.info.names, link, store
+            config.station.name,
+            config.station.line,
+            detector.info.names,
+            link,
+            store,
+            config.spc.enabled,
         )
         trigger = open_trigger(config.trigger, context)
         runners = [_run(SinkRunner(store.events, config.storage.queue_size, critical=True), stack)]

@@ -115,6 +115,7 @@ class OpenContext:
     class_names: tuple[str, ...] = ()
     plc: PlcLink | None = None
     store: StoreLink | None = None
+    spc: bool = False  # whether the station runs SPC monitors (spc.enabled)
 
     def require_plc(self, field: str) -> PlcLink:
         if self.plc is None:

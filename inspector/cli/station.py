@@ -273,6 +273,13 @@ def bench_command(
         int, typer.Option(help="Interleaved blocks: pipeline from memory, then raw, in turn.")
     ] = 40,
     block_parts: Annotated[int, typer.Option(help="Parts (and raw calls) per block.")] = 20,
+    mqtt: Annotated[
+        str | None,
+        typer.Option(help="HOST:PORT of a broker: also measure the MQTT sink on vs off."),
+    ] = None,
+    mqtt_backlog: Annotated[
+        int, typer.Option(help="Results in the backlog replayed with --mqtt.")
+    ] = 20_000,
     web: Annotated[
         bool, typer.Option("--web", help="Also: the pipeline with a browser on the dashboard.")
     ] = False,
@@ -299,6 +306,8 @@ def bench_command(
         rounds=rounds,
         blocks=blocks,
         block_parts=block_parts,
+        mqtt=mqtt,
+        mqtt_backlog=mqtt_backlog,
         web=web,
     )
     doc = run_bench(options)

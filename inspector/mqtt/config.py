@@ -22,6 +22,7 @@ __all__ = [
     "MqttSinkConfig",
     "MqttTls",
     "OutboxLimits",
+    "SparkplugConfig",
     "check_topic_level",
     "check_topic_prefix",
     "parse_broker",
@@ -76,6 +77,8 @@ def _client_id(value: str) -> str:
     return value
 
 
+TopicLevel = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(check_topic_level)]
+
 TopicPrefix = Annotated[
     str, Field(min_length=1, max_length=200), AfterValidator(check_topic_prefix)
 ]
@@ -116,6 +119,30 @@ class OutboxLimits(Section):
     )
 
 
+class SparkplugConfig(Section):
+    """The station as a Sparkplug B edge node beside the plain JSON topics, on a
+    connection of its own (its last will is the NDEATH). Needs the `sparkplug` extra
+    (protobuf)."""
+
+    enabled: bool = Field(False, description="Publish Sparkplug B (spBv1.0/...) as well.")
+    group_id: TopicLevel | None = Field(
+        None, description="Sparkplug group id (None: station.line)."
+    )
+    edge_node_id: TopicLevel | None = Field(
+        None, description="Sparkplug edge node id (None: station.name)."
+    )
+    device_id: TopicLevel = Field(
+        "camera", description="The device whose DBIRTH/DDATA carry the results."
+    )
+
+    @field_validator("group_id", "edge_node_id", "device_id")
+    @classmethod
+    def _no_dollar(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("$"):
+            raise ValueError(f"{value!r}: a Sparkplug id may not start with '$'")
+        return value
+
+
 class MqttSinkConfig(SinkConfig):
     kind: Literal["mqtt"] = Field(
         description="Results, status and events to an MQTT broker, through a durable outbox."
@@ -137,7 +164,7 @@ class MqttSinkConfig(SinkConfig):
     )
     topic_prefix: TopicPrefix = Field(
         "inspector",
-        description="Topics are <topic_prefix>/<line>/<station>/{status,result,event,spc}; "
+        description="Topics are <topic_prefix>/<line>/<station>/{status,result,event,spc,summary}; "
         "levels joined by '/', no wildcard, no empty level.",
     )
     qos: Literal[1, 2] = Field(
@@ -183,6 +210,18 @@ class MqttSinkConfig(SinkConfig):
     )
     outbox: OutboxLimits = Field(
         default_factory=OutboxLimits, description="Bounds of the outbox (rows, age)."
+    )
+    home_assistant: bool = Field(
+        False,
+        description="Publish Home Assistant discovery configs (retained), so state, last "
+        "verdict, part and fail counters and the SPC alarm appear as entities.",
+    )
+    home_assistant_prefix: TopicPrefix = Field(
+        "homeassistant", description="Home Assistant's discovery prefix."
+    )
+    sparkplug: SparkplugConfig = Field(
+        default_factory=SparkplugConfig,
+        description="Sparkplug B: the station as an edge node (NBIRTH/NDEATH, DBIRTH/DDATA).",
     )
 
     @field_validator("password")

@@ -30,6 +30,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "PayloadBuilder",
     "StatusBuilder",
+    "encode",
     "iso_utc",
     "load_schema",
 ]
@@ -37,14 +38,15 @@ __all__ = [
 SCHEMA_VERSION = 1
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMAS = {
-    name: SCHEMA_DIR / f"{name}.v{SCHEMA_VERSION}.json" for name in ("result", "event", "status")
+    name: SCHEMA_DIR / f"{name}.v{SCHEMA_VERSION}.json"
+    for name in ("result", "event", "status", "spc", "summary")
 }
 
 _COMPACT = {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False}
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """The JSON Schema of payload `name` (result, event, status)."""
+    """The JSON Schema of payload `name` (result, event, status, spc, summary)."""
     loaded: dict[str, Any] = json.loads(SCHEMAS[name].read_text(encoding="utf-8"))
     return loaded
 
@@ -55,7 +57,8 @@ def iso_utc(wall_time: float) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _encode(doc: Mapping[str, Any]) -> bytes:
+def encode(doc: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; NaN and infinity refused (JSON has neither)."""
     return json.dumps(doc, **_COMPACT).encode()  # type: ignore[arg-type]
 
 
@@ -80,7 +83,7 @@ class PayloadBuilder:
         left out, the first ones kept, and counted in `defects_truncated`."""
         defects = self._defects(record.judgement.defects)
         doc = self._result_doc(record, msg_seq, defects)
-        payload = _encode(doc)
+        payload = encode(doc)
         if len(payload) > self.max_bytes:
             payload = self._fitted(doc, defects)
         return payload
@@ -100,11 +103,11 @@ class PayloadBuilder:
             "state": event.state.value,
             "detail": dict(event.detail),
         }
-        payload = _encode(doc)
+        payload = encode(doc)
         if len(payload) > self.max_bytes:  # a message of megabytes: keep its start
             doc["message"] = event.message[: self.max_bytes // 2] + "..."
             doc["detail"] = {}
-            payload = _encode(doc)
+            payload = encode(doc)
         return payload
 
     def _result_doc(
@@ -161,16 +164,16 @@ class PayloadBuilder:
         """The result with as many of its first defects as fit in `max_bytes`."""
         doc["defects"] = []
         doc["defects_truncated"] = len(defects)
-        room = self.max_bytes - len(_encode(doc))
+        room = self.max_bytes - len(encode(doc))
         kept = 0
         for defect in defects:
-            room -= len(_encode(defect)) + 1  # and its comma
+            room -= len(encode(defect)) + 1  # and its comma
             if room < 0:
                 break
             kept += 1
         doc["defects"] = list(defects[:kept])
         doc["defects_truncated"] = len(defects) - kept
-        return _encode(doc)
+        return encode(doc)
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ class StatusBuilder:
     def _payload(
         self, online: bool, reason: str, state: StationState | None, wall_time: float | None
     ) -> bytes:
-        return _encode(
+        return encode(
             {
                 "schema_version": SCHEMA_VERSION,
                 "line": self.line,

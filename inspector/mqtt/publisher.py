@@ -11,6 +11,10 @@ replays exactly what a reconnect would.
 It also keeps the outbox within its bounds (once a second, connected or not), and
 publishes the retained status: online with the station's state on connect and on
 every state change, offline on a clean stop (the last will says so on a dirty one).
+Other retained messages (`retain`: the SPC state, discovery configs) are state, not
+history: only the newest per topic matters, so they wait in memory, not in the
+outbox, and go out again on every connect (a broker that lost its retained store
+gets them back).
 
 Every change of the link and every drop is announced (`Announce`): the station turns
 that into one log line and an event, which reaches the broker through the outbox.
@@ -121,6 +125,9 @@ class Publisher:
         self.state = LinkState.DOWN
         self._station_state = StationState.STARTING  # the sink starts with the station
         self._status_due = False
+        self._retained: dict[str, bytes] = {}  # topic -> newest payload (`retain`)
+        self._retained_due: set[str] = set()
+        self._retained_lock = threading.Lock()
         self._in_flight: dict[int, OutboxRow] = {}  # mid -> row, in send order
         self._cursor = 0  # id of the newest row handed to paho on this connection
         self._acks: list[tuple[int, ReasonCode]] = []  # filled by on_publish
@@ -165,6 +172,14 @@ class Publisher:
             self._station_state = state
             self._status_due = True
             self.notify()
+
+    def retain(self, topic: str, payload: bytes) -> None:
+        """Publish `payload` retained on `topic` as soon as connected, and again after
+        every reconnect; a newer payload for the topic replaces one not sent yet."""
+        with self._retained_lock:
+            self._retained[topic] = payload
+            self._retained_due.add(topic)
+        self.notify()
 
     def stop(self) -> None:
         """Send what is queued for up to `drain_s` (if connected), say offline, disconnect."""
@@ -246,6 +261,7 @@ class Publisher:
         if self.state is LinkState.UP and self._lost is None:
             self._apply_acks()
             self._publish_status_if_due()
+            self._publish_retained_if_due()
             self._fill()
         self._maintain()
 
@@ -312,6 +328,8 @@ class Publisher:
         self._acks_this_connection = 0
         self._cursor = 0  # replay everything still in the outbox, oldest first
         self._status_due = True
+        with self._retained_lock:
+            self._retained_due = set(self._retained)
         self._problem = None
         self.announce(
             EventKind.LINK_UP, Severity.INFO, f"mqtt: connected to {self._broker}", sink="mqtt"
@@ -402,6 +420,13 @@ class Publisher:
         self._status_due = False
         payload = self._status(True, "connected", self._station_state)
         self._client.publish(self._status_topic, payload, qos=self.options.qos, retain=True)
+
+    def _publish_retained_if_due(self) -> None:
+        with self._retained_lock:
+            due = [(topic, self._retained[topic]) for topic in sorted(self._retained_due)]
+            self._retained_due.clear()
+        for topic, payload in due:
+            self._client.publish(topic, payload, qos=self.options.qos, retain=True)
 
     def _say_offline(self) -> None:
         """On a clean stop: the retained status says offline (the will only fires on a

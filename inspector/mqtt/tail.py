@@ -76,10 +76,29 @@ def _event(doc: dict[str, Any]) -> str:
     return f"event  #{doc['msg_seq']:<6} {doc['severity']:<7} {doc['kind']}: {doc['message']}"
 
 
+def _summary(doc: dict[str, Any]) -> str:
+    return (
+        f"summary {doc['state']:<8} parts {doc['parts']}  fails {doc['fails']}  "
+        f"last {doc['last_verdict'] or '-'}  spc mask {doc['spc_active_mask']}"
+    )
+
+
+def _spc(doc: dict[str, Any]) -> str:
+    frozen = sum(m["limits"] is not None for m in doc["monitors"])
+    alarms = len(doc["alarms"]) + doc["alarms_truncated"]
+    rules = ", ".join(f"{a['monitor']}:{a['rule']}" for a in doc["alarms"][:5])
+    return (
+        f"spc     {len(doc['monitors'])} monitors ({frozen} with limits)  "
+        f"{alarms} open alarm(s){': ' + rules if rules else ''}  mask {doc['active_mask']}"
+    )
+
+
 _FORMATS: dict[str, Callable[[dict[str, Any]], str]] = {
     "result": _result,
     "status": _status,
     "event": _event,
+    "summary": _summary,
+    "spc": _spc,
 }
 
 

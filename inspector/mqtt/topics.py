@@ -1,4 +1,4 @@
-"""The station's topics: `<prefix>/<line>/<station>/{status,result,event,spc}`.
+"""The station's topics: `<prefix>/<line>/<station>/{status,result,event,spc,summary}`.
 
 Built once from checked levels (`check_topic_prefix`, and `Name`s for line and
 station), so nothing on the publish path can form a wildcard or an empty level.
@@ -54,6 +54,11 @@ class Topics:
     def spc(self) -> str:
         """Retained chart state and alarms (published by the SPC feature)."""
         return f"{self.base}/spc"
+
+    @property
+    def summary(self) -> str:
+        """Retained: the station at a glance (state, counters, last part)."""
+        return f"{self.base}/summary"
 
     def subscription(self) -> str:
         """Everything this station publishes."""

@@ -10,9 +10,10 @@ wires the MQTT sink beside the store sink as the station does.
   message kept in order; it reconnects by itself after a broker restart.
 - `make_certificates`: a CA, a server certificate for 127.0.0.1 and a client
   certificate, and a second CA that signed nothing the broker has.
-- `Rig`: store, inspection writer, store sink and MQTT sink on their runners, with an
-  `announce` that does what `Station._announce` does (event to every runner), so
-  tests drive parts at the rate they choose.
+- `Rig`: store, inspection writer, store sink and MQTT sink on their runners (and the
+  SPC sink, given an `spc:` section), with an `announce` that does what
+  `Station._announce` does (event to every runner), so tests drive parts at the rate
+  they choose.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import socket
 import subprocess
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,8 @@ from inspector.mqtt.payloads import load_schema
 from inspector.registry import OpenContext
 from inspector.sinks.base import SinkRunner
 from inspector.sinks.mqtt import MqttSink
+from inspector.spc.config import SpcConfig
+from inspector.spc.monitor import SpcEngine, SpcSink, monitor_specs
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
 from inspector.store.link import StoreLink
@@ -83,7 +87,7 @@ LEVELS = {
 }
 VALIDATORS = {
     name: jsonschema.Draft202012Validator(load_schema(name))
-    for name in ("result", "event", "status")
+    for name in ("result", "event", "status", "spc", "summary")
 }
 
 
@@ -205,7 +209,9 @@ class Subscriber:
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"test-subscriber-{broker.port}",
+            # one id per topic filter: a second subscriber must not take over the first's
+            # session, and the same one reconnecting must resume it
+            client_id=f"test-subscriber-{broker.port}-{zlib.crc32(topic.encode()):08x}",
             protocol=mqtt.MQTTv311,
             clean_session=False,
         )
@@ -320,6 +326,7 @@ class Rig:
     folder: Path
     sink_doc: dict[str, Any]
     events: list[StationEvent] = field(default_factory=list)
+    spc: SpcConfig | None = None
 
     def __post_init__(self) -> None:
         self.store = open_store(self.folder / "inspections.db")
@@ -328,11 +335,20 @@ class Rig:
         config = MqttSinkConfig.model_validate(
             {"kind": "mqtt", **self.sink_doc}, context={"base": self.folder}
         )
-        context = OpenContext(
-            STATION, LINE, CLASS_NAMES, None, StoreLink(self.store, self.writer, log_sink)
-        )
+        link = StoreLink(self.store, self.writer, log_sink)
+        context = OpenContext(STATION, LINE, CLASS_NAMES, None, link, self.spc is not None)
+        self.runners = [SinkRunner(log_sink, critical=True)]
+        self.spc_sink: SpcSink | None = None
+        if self.spc is not None:  # opened before the MQTT sink, as the factory does
+            specs = monitor_specs(self.spc, CLASS_NAMES)
+            engine = SpcEngine(
+                self.store.connect(), specs, self.spc.subgroup_size, self.spc.baseline_subgroups
+            )
+            self.spc_sink = SpcSink(engine.open(), CLASS_NAMES)
+            self.spc_sink.bind(self.announce)
+            self.runners.append(SinkRunner(self.spc_sink))
         self.sink = MqttSink.open(config, context)
-        self.runners = [SinkRunner(log_sink, critical=True), SinkRunner(self.sink)]
+        self.runners.append(SinkRunner(self.sink))
         self.sink.bind(self.announce)
         self._lock = threading.Lock()
         self.seq = 0

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from inspector.mqtt.tail import format_message
 from inspector.types import Verdict
 from tests.conftest import ROOT
 from tests.mqtt.broker import Message, Rig, validate, wait_for
@@ -39,12 +42,14 @@ def test_tail_prints_what_a_station_publishes(tmp_path: Path, brokers):
     broker = brokers()
     tail = subprocess.Popen(
         [sys.executable, "-m", "inspector", "mqtt", "tail", "--broker",
-         f"127.0.0.1:{broker.port}", "--timeout", "30", "--count", "4"],
+         f"127.0.0.1:{broker.port}", "--timeout", "30", "--count", "9"],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
+    # 9 arrive whatever the timing: status online, summary, spc, the state and link_up
+    # events, 3 results, status offline
     try:
         wait_for(lambda: _subscribed(broker), 20, "tail's subscription")
         published(tmp_path, broker.port)
@@ -104,3 +109,33 @@ def test_demo_publishes_under_the_default_prefix(tmp_path: Path, brokers, subscr
     assert {m.topic for m in subscriber.on("result")} == {"inspector/demo-line/demo/result"}
     assert [doc["verdict"] for doc in results[:3]] == [doc["verdict"] for doc in printed[:3]]
     assert subscriber.docs("status")[-1]["status"] == "offline"  # a clean stop says so
+
+
+@pytest.mark.parametrize(
+    ("topic", "doc", "line"),
+    [
+        (
+            "inspector/line-1/station-1/summary",
+            dict(state="ready", parts=3, fails=2, last_verdict="FAIL", spc_active_mask=0),
+            "line-1/station-1 summary ready    parts 3  fails 2  last FAIL  spc mask 0",
+        ),
+        (
+            "inspector/line-1/station-1/spc",
+            {
+                "monitors": [{"limits": None}, {"limits": {"version": 1}}],
+                "alarms": [{"monitor": "fails", "rule": "we1"}],
+                "alarms_truncated": 0,
+                "active_mask": 1,
+            },
+            "line-1/station-1 spc     2 monitors (1 with limits)  1 open alarm(s): fails:we1  "
+            "mask 1",
+        ),
+        (
+            "inspector/line-1/station-1/spc",
+            {"monitors": []},  # not an spc.v1 payload: shown as it came
+            'inspector/line-1/station-1/spc {"monitors": []}',
+        ),
+    ],
+)
+def test_tail_formats_the_state_topics(topic, doc, line):
+    assert format_message(topic, json.dumps(doc).encode()) == line

@@ -61,6 +61,13 @@ def sink(**fields) -> dict:
             {"reconnect": {"initial_s": 5, "max_s": 1}},
             f"{SINK}.reconnect: max_s must be >= initial_s",
         ),
+        ({"sparkplug": {"enabled": True, "group_id": "plant-1", "device_id": "cam-2"}}, None),
+        ({"home_assistant": True, "home_assistant_prefix": "ha/discovery"}, None),
+        ({"home_assistant_prefix": "ha/#"}, f"{SINK}.home_assistant_prefix: '#' is a wildcard"),
+        ({"sparkplug": {"group_id": "a/b"}}, f"{SINK}.sparkplug.group_id: '/' is a level"),
+        ({"sparkplug": {"edge_node_id": "+"}}, f"{SINK}.sparkplug.edge_node_id: '+' is a wildcard"),
+        ({"sparkplug": {"device_id": "$cam"}}, f"{SINK}.sparkplug.device_id: '$cam': a Sparkplug"),
+        ({"sparkplug": {"host_id": "x"}}, f"{SINK}.sparkplug.host_id: unknown key"),
     ],
 )
 def test_config_table(fields, error):
