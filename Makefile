@@ -15,6 +15,8 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 # Each is PACKAGE or PACKAGE:COMMAND, where the command that shows it is installed is
 # not named like the package (an absolute path for one outside a user's PATH).
 DEB_PACKAGES ?= mbpoll mosquitto:/usr/sbin/mosquitto mosquitto-clients:mosquitto_sub
+# the dashboard's browser test drives Debian's chromium (Playwright, no browser download)
+DEB_PACKAGES += chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv venv-runtime lint models-eval docs clean system-deps
@@ -29,14 +31,14 @@ $(BIN)/python:
 venv-runtime: $(VENV)/.runtime
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	@if [ $(VENV)/.full -nt pyproject.toml ]; then echo "runtime: in the full venv already"; \
-	else $(BIN)/pip install --quiet --disable-pip-version-check -e '.[openvino]'; fi
+	else $(BIN)/pip install --quiet --disable-pip-version-check -e '.[openvino,web]'; fi
 	touch $@
 
 # Everything: runtime, training (torch + Ultralytics, AGPL-3.0) and test tools.
 venv: $(VENV)/.full
 $(VENV)/.full: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PINS)
-	$(BIN)/pip install --quiet -e '.[train,openvino,dev]'
+	$(BIN)/pip install --quiet -e '.[train,openvino,web,sparkplug,dev]'
 	touch $@
 
 # The station end to end on the bundled conveyor recording (about a minute, real time).

@@ -88,6 +88,7 @@ class BenchOptions:
     mqtt: str | None = None  # HOST:PORT: also measure the MQTT sink (inspector.mqtt.bench)
     mqtt_backlog: int = 20_000
     calibration: Path | None = None
+    web: bool = False  # also: the pipeline with a browser watching the dashboard
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_SETTINGS:
@@ -471,6 +472,12 @@ def _measure_calibration(options: BenchOptions) -> dict[str, Any]:
     return measure_calibration(first_frame(options.video), options.calibration, input_hw)
 
 
+def _measure_web(options: BenchOptions) -> dict[str, Any]:
+    from inspector.web.bench import measure_web
+
+    return measure_web(options)
+
+
 @dataclass(frozen=True)
 class CpuTimes:
     """The host's CPU time counters (Linux /proc/stat): all of it, and what the
@@ -523,6 +530,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         doc["mqtt"] = _leg("mqtt", _measure_mqtt, options, steal)
     if options.calibration is not None:
         doc["calibration"] = _leg("calibration", _measure_calibration, options, steal)
+    if options.web:
+        doc["web"] = _leg("web", _measure_web, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

@@ -47,6 +47,7 @@ from inspector.trigger.config import (
 )
 from inspector.trigger.registry import TRIGGERS
 from inspector.vision.config import LocateConfig, PartDetection, Roi
+from inspector.web.config import WebConfig
 
 __all__ = [
     "Backoff",
@@ -199,10 +200,6 @@ class StorageConfig(Section):
     )
 
 
-class Disabled(Section):
-    enabled: Literal[False] = Field(False, description="Not available in this version yet.")
-
-
 class CalibrationConfig(Section):
     enabled: bool = Field(False, description="Apply the station's calibration profile.")
     profile: ConfigPath | None = Field(
@@ -255,7 +252,10 @@ class StationConfig(Section):
         description="The calibration profile: scale for mm rules, id on every record "
         "(docs/calibration.md).",
     )
-    web: Disabled = Field(default_factory=Disabled, description="Dashboard (later).")
+    web: WebConfig = Field(
+        default_factory=WebConfig,
+        description="Operator dashboard, /metrics, /healthz, /readyz (docs/dashboard.md).",
+    )
 
     @model_validator(mode="before")
     @classmethod

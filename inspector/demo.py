@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import logging
 import os
 import signal
+import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from inspector.types import Inspection, Verdict
 
 __all__ = ["DEMO_MODEL", "DEMO_VIDEO", "DemoOptions", "DemoSummary", "run_demo"]
 
+log = logging.getLogger(__name__)
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_MODEL = REPO / "models" / "magnetic-tile" / "magnetic-tile.onnx"
 DEMO_VIDEO = REPO / "models" / "magnetic-tile" / "demo" / "conveyor.mp4"
@@ -52,6 +56,7 @@ class DemoOptions:
     plc: bool = False  # a simulated PLC triggers each part over Modbus TCP
     plc_port: int = 5020
     mqtt: str | None = None  # HOST:PORT of a broker to publish results, events, status to
+    web_port: int | None = 8080  # the dashboard on 127.0.0.1 (None: no dashboard)
 
 
 def truth_path(video: Path) -> Path:
@@ -97,6 +102,8 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
         },
         "sinks": sinks,
     }
+    if options.web_port is not None and _port_free(options.web_port):
+        doc["web"] = {"enabled": True, "port": options.web_port}
     if options.plc:
         if options.fast:
             raise ConfigError("--plc runs in real time (the PLC's photo-eye follows the belt)")
@@ -107,6 +114,18 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
             "locate": {"position": 0.5, **BELT},
         }
     return parse_config(doc, "demo config")
+
+
+def _port_free(port: int) -> bool:
+    """Whether the dashboard's port is free on 127.0.0.1: a demo whose port is taken
+    runs without its dashboard (and says so) rather than not at all."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            log.warning("dashboard: port %d is in use; no dashboard (try --web-port)", port)
+            return False
+    return True
 
 
 def photo_eye_schedule(video: Path) -> tuple[float, ...]:
@@ -198,8 +217,13 @@ class DemoReporter(ConsoleSink):
             self.reached.set()
 
 
-def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> DemoSummary:
-    """Run the station on the recording until it ends, --parts are done, or Ctrl-C."""
+def run_demo(
+    options: DemoOptions,
+    extra_sinks: list[Sink] | None = None,
+    on_dashboard: Callable[[str], None] | None = None,
+) -> DemoSummary:
+    """Run the station on the recording until it ends, --parts are done, or Ctrl-C;
+    `on_dashboard` hears the dashboard's URL once it serves."""
     if not options.video.is_file():
         raise DataError(f"{options.video}: demo recording not found")
     log_dir = options.log_dir or default_log_dir()
@@ -208,9 +232,12 @@ def run_demo(options: DemoOptions, extra_sinks: list[Sink] | None = None) -> Dem
     detector, judge = open_model(config)
     reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
     sinks: list[Sink] = [reporter, *(extra_sinks or [])]
-    station = build_station(
+    built = build_station(
         config, model=(detector, judge), extra_sinks=sinks, command="inspector demo"
-    ).station
+    )
+    station = built.station
+    if built.web is not None and on_dashboard is not None:
+        on_dashboard(built.web.url)
     with _sigint_sets(threading.Event()) as interrupted:
         station.start()
         plc = _start_plc(options, summary, interrupted) if options.plc else None

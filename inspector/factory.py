@@ -12,6 +12,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,10 @@ from inspector.vision.config import Roi
 from inspector.vision.parts import PartLocator
 from inspector.vision.rectify import Rectifier
 
+if TYPE_CHECKING:  # the web extra is imported only when `web:` is enabled
+    from inspector.web.live import Dashboard
+    from inspector.web.server import WebServer
+
 __all__ = ["StationParts", "build_station", "open_model"]
 
 POOL_SLACK = 5  # frame buffers beyond the pending-part limit: capture, latest, in flight
@@ -57,6 +62,7 @@ class StationParts:
     judge: Judge
     log: StoreSink
     plc: PlcLink | None = None
+    web: WebServer | None = None  # the dashboard, with `web.enabled`
 
 
 def open_model(config: StationConfig) -> tuple[Detector, Judge]:
@@ -144,6 +150,9 @@ def build_station(
         for sink_config in config.sinks:
             runners.append(_run(_open_sink(sink_config, context), stack))
         runners += [_run(SinkRunner(sink), stack) for sink in extra_sinks or []]
+        dashboard = _web_listener(config, detector.info.names)
+        if dashboard is not None:
+            runners.append(_run(SinkRunner(dashboard, config.web.queue_size), stack))
         parts = _Opened(
             detector,
             judge,
@@ -157,12 +166,13 @@ def build_station(
             *preprocess,
         )
         station = _wire(config, parts, max_pending_frames)
+        web = _open_web(config, dashboard, station, store, link, stack)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
                 station.note_change(_CHANGE_EVENTS[change.kind], _change_message(change))
         station_stack = stack.pop_all()
     station.adopt(station_stack)
-    return StationParts(station, detector, judge, store.events, link)
+    return StationParts(station, detector, judge, store.events, link, web)
 
 
 def _run(runner: SinkRunner, stack: contextlib.ExitStack) -> SinkRunner:
@@ -308,6 +318,33 @@ def _open_spc(
     except BaseException:
         conn.close()
         raise
+
+
+def _web_listener(config: StationConfig, class_names: tuple[str, ...]) -> Dashboard | None:
+    if not config.web.enabled:
+        return None
+    from inspector.web.server import listener
+
+    return listener(config.web, class_names)
+
+
+def _open_web(
+    config: StationConfig,
+    dashboard: Dashboard | None,
+    station: Station,
+    store: StoreLink,
+    link: PlcLink | None,
+    stack: contextlib.ExitStack,
+) -> WebServer | None:
+    """The dashboard's server, serving from its own thread as soon as it is open (the
+    station's `stop` closes it, after the sinks)."""
+    if dashboard is None:
+        return None
+    from inspector.web.server import open_dashboard
+
+    server = open_dashboard(config.web, dashboard, station, store, config.storage.images_dir, link)
+    stack.callback(server.close)
+    return server
 
 
 def _open_sink(config: SinkConfig, context: OpenContext) -> SinkRunner:

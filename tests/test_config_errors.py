@@ -340,13 +340,6 @@ ROWS = [
         "{cfg}: trigger.kind 'plc' needs plc.enabled: true",
     ),
     (
-        "disabled-section",
-        doc(web="{enabled: true}"),
-        CHECK,
-        2,
-        "{cfg}: web.enabled: must be false",
-    ),
-    (
         "two-problems",
         doc(modle="{}", storage="{databse: x}"),
         RUN,

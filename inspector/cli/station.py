@@ -174,6 +174,10 @@ def demo_command(
             "(topics inspector/demo-line/demo/...; watch with `inspector mqtt tail`)."
         ),
     ] = None,
+    web_port: Annotated[
+        int, typer.Option(help="Serve the dashboard on 127.0.0.1:PORT (0: no dashboard).")
+    ] = 8080,
+    no_web: Annotated[bool, typer.Option("--no-web", help="No dashboard.")] = False,
 ) -> None:
     """The whole station on a bundled conveyor recording: no hardware, nothing to start."""
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO, DemoOptions, run_demo
@@ -192,14 +196,19 @@ def demo_command(
         plc=plc,
         plc_port=plc_port,
         mqtt=mqtt,
+        web_port=None if no_web or web_port == 0 else web_port,
     )
-    summary = run_demo(options).as_json()
+    summary = run_demo(options, on_dashboard=_print_dashboard).as_json()
     if as_json:
         print_json(summary)
     else:
         _print_summary(summary)
     if _run_exit_code(False, summary["source_problems"]):
         raise typer.Exit(EXIT_SOURCE_DAMAGED)
+
+
+def _print_dashboard(url: str) -> None:
+    err_console.print(f"dashboard: {url}  (metrics: {url}metrics)", markup=False, highlight=False)
 
 
 def _print_summary(doc: dict) -> None:
@@ -275,6 +284,9 @@ def bench_command(
         Path | None,
         typer.Option(help="Also measure applying this calibration profile per part."),
     ] = None,
+    web: Annotated[
+        bool, typer.Option("--web", help="Also: the pipeline with a browser on the dashboard.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -301,6 +313,7 @@ def bench_command(
         mqtt=mqtt,
         mqtt_backlog=mqtt_backlog,
         calibration=calibration,
+        web=web,
     )
     doc = run_bench(options)
     if as_json:

@@ -61,6 +61,9 @@ class Sink(ABC):
 
     # Whether the runner hands this sink the station's events (state changes, faults).
     wants_events: ClassVar[bool] = False
+    # When its queue is full, drop the oldest item rather than the newest: for a sink
+    # that shows the present (a live view), where the newest matters most.
+    drop_oldest: ClassVar[bool] = False
     # Call `tick` at least this often (seconds) on the sink's thread, records or not;
     # 0: never. For a sink that must also notice what happens elsewhere (an ack).
     tick_s: ClassVar[float] = 0.0
@@ -112,28 +115,49 @@ class SinkRunner:
         self._warned = False
         self._closed = False
 
+    @property
+    def depth(self) -> int:
+        """Items waiting in the queue (approximate, as any queue's size is)."""
+        return self._queue.qsize()
+
     def start(self) -> SinkRunner:
         self.sink.start()
         self._thread.start()
         return self
 
     def submit(self, record: Inspection) -> bool:
-        """Queue a record without ever blocking; False (and counted) if the queue is full."""
+        """Queue a record without ever blocking; False (and counted) if the queue is full
+        (for a `drop_oldest` sink: the oldest item went instead, and is counted)."""
+        if self._put(record):
+            return True
+        self.dropped += 1
+        self._warn_once(f"sink {self.sink.name} is behind; dropping records")
+        return self.sink.drop_oldest
+
+    def _put(self, item: object) -> bool:
+        """Queue `item` at once; False when the queue was full, in which case a
+        `drop_oldest` sink's oldest item made room (never the stop marker)."""
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(item)
+            return True
         except queue.Full:
-            self.dropped += 1
-            self._warn_once(f"sink {self.sink.name} is behind; dropping records")
-            return False
-        return True
+            if not self.sink.drop_oldest:
+                return False
+        try:
+            oldest = self._queue.get_nowait()
+            if oldest is _STOP:  # stopping: the marker stays last, the new item goes
+                self._queue.put_nowait(oldest)
+                return False
+            self._queue.put_nowait(item)
+        except (queue.Empty, queue.Full):  # another thread got there first
+            pass
+        return False
 
     def submit_event(self, event: StationEvent) -> None:
         """Queue a station event for a sink that wants them; never blocks."""
         if not self.sink.wants_events:
             return
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
+        if not self._put(event):
             self.dropped_events += 1
             self._warn_once(f"sink {self.sink.name} is behind; dropping events")
 

@@ -1,0 +1,1 @@
+"""The operator dashboard and Prometheus metrics (`web:` in station.yaml)."""
