@@ -86,8 +86,8 @@ MAX_PX = 65535.0
 class ModelConfig(Section):
     path: ConfigPath = Field(description="Exported model (.onnx, OpenVINO folder/.xml, .engine).")
     backend: BackendConfig = Field(
-        default_factory=lambda: BACKENDS.default_config("onnxruntime"),
-        description="Runtime that runs the model: a name (onnxruntime, openvino, tensorrt) "
+        default_factory=lambda: BACKENDS.default_config("auto"),
+        description="Runtime that runs the model: a name (auto, onnxruntime, openvino, tensorrt) "
         "or a mapping with `kind` and that backend's options.",
     )
     threads: int | None = Field(

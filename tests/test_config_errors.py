@@ -533,6 +533,25 @@ def test_schema_only_opens_nothing(tmp_path: Path):
     assert result.stdout.startswith(f"{config}: valid (schema only)")
 
 
+@pytest.mark.parametrize(
+    ("backend", "says"),
+    [
+        ("auto", "on auto: {choice})"),  # the default: which backend here, and why
+        ("onnxruntime", "on onnxruntime)"),
+    ],
+)
+def test_check_names_the_backend_it_would_pick(tmp_path: Path, backend: str, says: str):
+    from inspector.detect.select import Platform, choose_backend
+
+    config = station_folder(tmp_path) / "station.yaml"
+    model = "{path: {model}}" if backend == "auto" else f"{{path: {{model}}, backend: {backend}}}"
+    config.write_text(doc(model=model).replace("{model}", str(MODEL)))
+    result = inspector("config", "check", "--schema-only", str(config))
+    assert result.returncode == 0, result.stderr
+    choice = choose_backend("onnx", Platform.probe())
+    assert result.stdout.strip().endswith(says.format(choice=choice))
+
+
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv to drop root")
 def test_unreadable_model_named_by_check_and_run():
     """Root reads any file whatever its mode bits, so the CLI runs as nobody (65534)."""

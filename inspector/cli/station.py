@@ -8,11 +8,14 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from inspector.cli.common import console, err_console, print_json, quiet_libraries, setup_logging
+
+if TYPE_CHECKING:
+    from inspector.config import ModelConfig
 
 __all__ = ["config_app", "demo_command", "run_command", "station_app"]
 
@@ -56,10 +59,19 @@ def config_check(
     checked = "valid (schema only)" if schema_only else "ok"
     console.print(
         f"{file}: {checked} (camera {config.camera.kind}, trigger {config.trigger.kind}, "
-        f"model {config.model.path.name} on {config.model.backend.kind})",
+        f"model {config.model.path.name} on {_backend_here(config.model)})",
         markup=False,
         highlight=False,
     )
+
+
+def _backend_here(model: ModelConfig) -> str:
+    """The configured backend; for auto, the one it picks on this machine and why."""
+    if model.backend.kind != "auto":
+        return model.backend.kind
+    from inspector.detect.select import Platform, choose_backend, model_format
+
+    return f"auto: {choose_backend(model_format(model.path), Platform.probe())}"
 
 
 @config_app.command("schema")

@@ -12,11 +12,19 @@ from pydantic import Field
 
 from inspector.configbase import ConfigPath, PluginConfig
 
-__all__ = ["BackendConfig", "OnnxRuntimeConfig", "OpenVinoConfig", "TensorRtConfig"]
+__all__ = ["AutoConfig", "BackendConfig", "OnnxRuntimeConfig", "OpenVinoConfig", "TensorRtConfig"]
 
 
 class BackendConfig(PluginConfig):
     """Base of every backend's config."""
+
+
+class AutoConfig(BackendConfig):
+    kind: Literal["auto"] = Field(
+        description="The best backend here: TensorRT where a usable NVIDIA GPU and TensorRT "
+        "are present, else OpenVINO on x86 where installed, else ONNX Runtime (an .engine or "
+        "OpenVINO IR picks its own runtime); `inspector config check` says which and why."
+    )
 
 
 class OnnxRuntimeConfig(BackendConfig):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from inspector.detect.config import (
+    AutoConfig,
     BackendConfig,
     OnnxRuntimeConfig,
     OpenVinoConfig,
@@ -18,3 +19,4 @@ BACKENDS.register(
 )
 BACKENDS.register("openvino", OpenVinoConfig, "inspector.detect.openvino:OpenVinoDetector")
 BACKENDS.register("tensorrt", TensorRtConfig, "inspector.detect.tensorrt:TensorRtDetector")
+BACKENDS.register("auto", AutoConfig, "inspector.detect.select:AutoBackend")
