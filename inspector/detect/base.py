@@ -203,6 +203,22 @@ class Detector(ABC, Generic[OptionsT]):
     def infer(self, tensor: np.ndarray) -> np.ndarray:
         """Run the model on a preprocessed (1, C, H, W) float32 tensor; raw output."""
 
+    @property
+    def requests(self) -> int:
+        """Inferences this backend runs at once (its own threads or device): above 1,
+        `start` and `wait` drive them, and `AsyncLane` keeps that many parts in flight."""
+        return 1
+
+    def start(self, slot: int, tensor: np.ndarray) -> None:
+        """Begin inference of `tensor` on request `slot` (0 <= slot < requests) and return
+        at once; `tensor` must stay untouched until `wait(slot)` returns."""
+        raise ModelError(f"the {self.backend} backend runs one inference at a time")
+
+    def wait(self, slot: int) -> np.ndarray:
+        """Request `slot`'s raw output, once its inference is done; valid until its next
+        `start`."""
+        raise ModelError(f"the {self.backend} backend runs one inference at a time")
+
     def detect(self, frame: np.ndarray) -> Detections:
         tensor, geometry = self.letterbox(frame)
         return self.decoder(self.infer(tensor), geometry)

@@ -48,6 +48,15 @@ class OpenVinoConfig(BackendConfig):
     cache_dir: ConfigPath | None = Field(
         None, description="Folder where OpenVINO caches compiled models (faster restarts)."
     )
+    mode: Literal["latency", "throughput"] = Field(
+        "latency",
+        description="latency: one inference at a time, on every core. throughput: "
+        "`requests` inferences in flight at once on OpenVINO's own streams, so the station "
+        "letterboxes and judges other parts meanwhile (more parts/s, a little more latency).",
+    )
+    requests: int = Field(
+        2, ge=2, le=16, description="Infer requests in flight in throughput mode."
+    )
 
 
 class TensorRtConfig(BackendConfig):

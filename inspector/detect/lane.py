@@ -10,6 +10,9 @@ is free:
   prepares part n+1 and judges part n-1 while part n infers. Right when inference runs
   beside the CPU (an accelerator, or a runtime given fewer threads than there are
   cores): the model then never waits for the station's Python.
+- `AsyncLane` (as deep as the backend has infer requests) starts each part's inference
+  on the runtime's own threads (OpenVINO in throughput mode) and waits in `result`: no
+  thread of ours, no copy of the output.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from inspector.types import Detections, Region
 from inspector.vision.letterbox import Geometry, Letterbox
 from inspector.vision.rectify import Rectifier
 
-__all__ = ["Lane", "OverlappedLane", "SerialLane", "Ticket", "open_lane"]
+__all__ = ["AsyncLane", "Lane", "OverlappedLane", "SerialLane", "Ticket", "open_lane"]
 
 
 @dataclass(eq=False, slots=True)
@@ -39,6 +42,7 @@ class Ticket:
     output: np.ndarray | None = None  # a copy the next inference cannot overwrite
     error: Exception | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    slot: int = 0  # the backend's infer request (AsyncLane)
 
 
 class Lane(ABC):
@@ -156,5 +160,42 @@ class OverlappedLane(Lane):
             ticket.done.set()
 
 
+class AsyncLane(Lane):
+    """Starts each part on a free infer request of the backend's and waits for it in
+    `result`; slots are handed out and taken back by the one worker thread."""
+
+    def __init__(self, detector: Detector, rectifier: Rectifier | None = None) -> None:
+        super().__init__(detector, rectifier)
+        self.depth = detector.requests
+        slots = range(self.depth - 1, -1, -1)  # popped from the end: slot 0 first
+        self._free = [Ticket(detector.new_letterbox(), slot=slot) for slot in slots]
+
+    def submit(
+        self, image: np.ndarray, frame: np.ndarray | None = None, region: Region | None = None
+    ) -> Ticket:
+        if not self._free:
+            raise InspectorError(f"inference lane: more than {self.depth} parts in flight")
+        ticket = self._free[-1]
+        self._prepare(ticket, image, frame, region)
+        self.detector.start(ticket.slot, ticket.letterbox.tensor)
+        self._free.pop()  # only now: a refused frame or a failed start keeps its slot free
+        return ticket
+
+    def result(self, ticket: Ticket, origin: tuple[int, int] = (0, 0)) -> Detections:
+        try:
+            output = self.detector.wait(ticket.slot)
+            if ticket.geometry is None:
+                raise InspectorError("inference lane: a ticket without geometry")
+            return self.detector.decoder(output, ticket.geometry, origin)
+        finally:
+            self._free.append(ticket)
+
+
 def open_lane(detector: Detector, overlap: bool, rectifier: Rectifier | None = None) -> Lane:
-    return OverlappedLane(detector, rectifier) if overlap else SerialLane(detector, rectifier)
+    """In line; or overlapped: on the backend's own requests where it runs several at
+    once, else on an inference thread of ours."""
+    if not overlap:
+        return SerialLane(detector, rectifier)
+    if detector.requests > 1:
+        return AsyncLane(detector, rectifier)
+    return OverlappedLane(detector, rectifier)

@@ -34,18 +34,24 @@ __all__ = ["OpenVinoDetector"]
 # f32 keeps results equal to the ONNX model; bf16 (the default on AVX-512 BF16 CPUs) is
 # faster but must be validated on the trained model before a line relies on it.
 
+# devices that stand for others (AUTO:GPU,CPU): their candidates are checked instead
+VIRTUAL_DEVICES = ("AUTO", "MULTI", "HETERO", "BATCH")
+
 
 class OpenVinoDetector(Detector[OpenVinoConfig]):
     backend = "openvino"
 
-    def __init__(self, compiled: ov.CompiledModel, info: ModelInfo, params: DecodeParams):
+    def __init__(
+        self, compiled: ov.CompiledModel, info: ModelInfo, params: DecodeParams, requests: int = 1
+    ):
         output = compiled.outputs[0]
         super().__init__(info, tuple(output.get_partial_shape().to_shape()), params)
         self.compiled = compiled
-        self.request = compiled.create_infer_request()
+        self._requests = [compiled.create_infer_request() for _ in range(requests)]
+        self.request = self._requests[0]
+        self._bound: list[np.ndarray | None] = [None] * requests
         # share the letterbox tensor with the request: no copy per frame
-        self.request.set_input_tensor(ov.Tensor(self.letterbox.tensor, shared_memory=True))
-        self._bound: np.ndarray | None = self.letterbox.tensor
+        self._bind(0, self.letterbox.tensor)
 
     @classmethod
     def open(
@@ -58,6 +64,7 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
     ) -> OpenVinoDetector:
         model_file, metadata = _locate(path)
         core = ov.Core()
+        check_device(options.device, core.available_devices)
         if options.cache_dir is not None:
             core.set_property({"CACHE_DIR": str(options.cache_dir)})
         try:
@@ -65,38 +72,80 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0][:160]
             raise ModelError(f"{model_file}: not a loadable OpenVINO model ({reason})") from None
-        config: dict[str, str | int] = {
-            "PERFORMANCE_HINT": "LATENCY",
-            "INFERENCE_PRECISION_HINT": options.precision,
-        }
-        if threads:
-            config["INFERENCE_NUM_THREADS"] = threads
+        throughput = options.mode == "throughput"
         try:
-            compiled = core.compile_model(model, options.device, config)
+            compiled = core.compile_model(model, options.device, compile_config(options, threads))
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0][:160]
             raise ModelError(
                 f"model.backend.device: OpenVINO cannot compile for '{options.device}' ({reason})"
             ) from None
         info = ModelInfo.from_metadata(model_file, file_sha256(model_file), metadata, overrides)
-        return cls(compiled, info, params)
+        return cls(compiled, info, params, options.requests if throughput else 1)
 
     @property
     def spare_cpu(self) -> bool:
+        if self.requests > 1:  # OpenVINO's own streams infer; the worker only waits on them
+            return True
         threads = int(self.compiled.get_property("INFERENCE_NUM_THREADS"))  # 0: one per core
         return 0 < threads < usable_cores()
 
+    @property
+    def requests(self) -> int:
+        return len(self._requests)
+
+    def _bind(self, slot: int, tensor: np.ndarray) -> None:
+        if tensor is self._bound[slot]:
+            return
+        request = self._requests[slot]
+        if tensor.flags.c_contiguous and tensor.dtype == np.float32:
+            # shared, so the binding stays valid for this tensor's next contents
+            request.set_input_tensor(ov.Tensor(tensor, shared_memory=True))
+            self._bound[slot] = tensor
+        else:  # a copy: bound for this call only
+            request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor, np.float32)))
+            self._bound[slot] = None
+
     def infer(self, tensor: np.ndarray) -> np.ndarray:
-        if tensor is not self._bound:
-            if tensor.flags.c_contiguous and tensor.dtype == np.float32:
-                # shared, so the binding stays valid for this tensor's next contents
-                self.request.set_input_tensor(ov.Tensor(tensor, shared_memory=True))
-                self._bound = tensor
-            else:  # a copy: bound for this call only
-                self.request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor, np.float32)))
-                self._bound = None
+        self._bind(0, tensor)
         self.request.infer()
         return self.request.get_output_tensor(0).data
+
+    def start(self, slot: int, tensor: np.ndarray) -> None:
+        self._bind(slot, tensor)
+        self._requests[slot].start_async()
+
+    def wait(self, slot: int) -> np.ndarray:
+        request = self._requests[slot]
+        request.wait()
+        return request.get_output_tensor(0).data
+
+
+def compile_config(options: OpenVinoConfig, threads: int | None) -> dict[str, str | int]:
+    """OpenVINO's compile properties for these options."""
+    config: dict[str, str | int] = {"INFERENCE_PRECISION_HINT": options.precision}
+    if options.mode == "throughput":
+        config["PERFORMANCE_HINT"] = "THROUGHPUT"
+        config["PERFORMANCE_HINT_NUM_REQUESTS"] = options.requests
+    else:
+        config["PERFORMANCE_HINT"] = "LATENCY"
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    return config
+
+
+def check_device(device: str, available: list[str]) -> None:
+    """Raise ModelError, naming the field, for a device OpenVINO does not have here
+    (GPU.1 is GPU's second card; AUTO:GPU,CPU names its candidates)."""
+    present = {name.split(".")[0] for name in available} | set(available)
+    root, _, candidates = device.partition(":")
+    wanted = [c for c in candidates.split(",") if c] if root in VIRTUAL_DEVICES else [device]
+    for name in wanted:
+        if name not in present and name.split(".")[0] not in VIRTUAL_DEVICES:
+            raise ModelError(
+                f"model.backend.device: OpenVINO has no device '{name}' here "
+                f"(available: {', '.join(available) or 'none'}; or AUTO, MULTI, HETERO)"
+            )
 
 
 def _locate(path: Path) -> tuple[Path, dict[str, str]]:

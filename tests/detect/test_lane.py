@@ -8,7 +8,8 @@ import pytest
 
 from inspector.detect import DecodeParams, open_detector
 from inspector.detect.base import usable_cores
-from inspector.detect.lane import Lane, OverlappedLane, SerialLane, open_lane
+from inspector.detect.config import OpenVinoConfig
+from inspector.detect.lane import AsyncLane, Lane, OverlappedLane, SerialLane, open_lane
 from inspector.errors import InspectorError
 from inspector.factory import overlap_inference
 from tests.conftest import shipped_model
@@ -176,3 +177,55 @@ def test_an_overlapped_lane_allocates_no_frame_sized_buffers(detector, frames):
     largest = max((stat.size for stat in after.statistics("traceback")), default=0)
     assert growth < 64 * 1024, f"the lane keeps allocating: {growth} bytes over 18 parts"
     assert largest < frames[0].nbytes // 4, f"a {largest}-byte block lives on after the parts"
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    """The shipped model through OpenVINO in throughput mode: three infer requests."""
+    options = OpenVinoConfig(kind="openvino", mode="throughput", requests=3)
+    with open_detector(shipped_model("magnetic-tile"), options, DecodeParams(conf=0.05)) as loaded:
+        yield loaded
+
+
+@pytest.mark.parametrize("collect", [collect_in_pairs, collect_one_at_a_time])
+def test_an_async_lane_detects_what_detect_does(throughput, frames, collect):
+    expected = [throughput.detect(image) for image in frames]
+    lane = open_lane(throughput, overlap=True)
+    assert isinstance(lane, AsyncLane) and lane.depth == 3
+    got = collect(lane, frames)
+    assert sum(len(d) for d in expected) > 0, "no detections: the test proves nothing"
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_allclose(have.xyxy, want.xyxy, atol=1e-3)
+        np.testing.assert_allclose(have.score, want.score, atol=1e-5)
+        np.testing.assert_array_equal(have.class_id, want.class_id)
+
+
+def test_an_async_lane_refuses_more_parts_than_requests(throughput, frames):
+    lane = AsyncLane(throughput)
+    tickets = [lane.submit(image) for image in frames[:3]]
+    with pytest.raises(InspectorError, match="more than 3 parts in flight"):
+        lane.submit(frames[3])
+    lane.result(tickets[0])
+    lane.result(lane.submit(frames[3]))  # a collected part's slot is free again
+    for ticket in tickets[1:]:
+        lane.result(ticket)
+
+
+@pytest.mark.parametrize(
+    ("mode", "overlap", "lane_class"),
+    [
+        ("throughput", True, AsyncLane),
+        ("throughput", False, SerialLane),
+        ("latency", True, OverlappedLane),
+    ],
+)
+def test_open_lane_drives_openvino_requests(mode, overlap, lane_class, throughput, detector):
+    chosen = throughput if mode == "throughput" else detector
+    assert isinstance(open_lane(chosen, overlap), lane_class)
+
+
+def test_a_backend_without_requests_refuses_start(detector):
+    if detector.backend != "onnxruntime":
+        pytest.skip("OpenVINO starts its one request too")
+    with pytest.raises(InspectorError, match="one inference at a time"):
+        detector.start(0, detector.letterbox.tensor)
