@@ -54,7 +54,13 @@ import numpy as np
 
 from inspector.camera.memory import GatedReplay, MemorySource
 from inspector.config import StationConfig, VideoCamera, parse_config
-from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
+from inspector.detect.base import (
+    DecodeParams,
+    Detector,
+    ModelOverrides,
+    backend_options,
+    open_detector,
+)
 from inspector.errors import ConfigError, DataError, InspectorError
 from inspector.factory import build_station
 from inspector.plc.server import PlcServer
@@ -190,7 +196,7 @@ def _config(options: BenchOptions, pace: str, log_dir: Path) -> StationConfig:
             "trigger": {"kind": "line", "deadline_ms": 10_000},
             "model": {
                 "path": str(options.model),
-                "backend": options.backend,
+                "backend": backend_options(options.backend).model_dump(mode="json"),
                 "threads": options.threads,
                 "overlap": options.overlap,
                 "imgsz": options.imgsz,

@@ -281,9 +281,13 @@ def eval_command(
     model: Annotated[Path, typer.Option(help="Exported model (.onnx, OpenVINO .xml, .engine).")],
     data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "val",
-    backend: Annotated[str, typer.Option(help="onnxruntime, openvino or tensorrt.")] = (
-        "onnxruntime"
-    ),
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="onnxruntime, openvino, tensorrt, auto, or options as YAML: "
+            "'{kind: openvino, precision: bf16}'."
+        ),
+    ] = ("onnxruntime"),
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     pass_fail: Annotated[bool, typer.Option(help="Also score each image as a part.")] = False,
     threshold: Annotated[

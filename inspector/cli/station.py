@@ -258,9 +258,13 @@ def _print_summary(doc: dict) -> None:
 @station_app.command("bench")
 def bench_command(
     model: Annotated[Path | None, typer.Option(help="Model (default: the demo model).")] = None,
-    backend: Annotated[str, typer.Option(help="onnxruntime, openvino or tensorrt.")] = (
-        "onnxruntime"
-    ),
+    backend: Annotated[
+        str,
+        typer.Option(
+            help="onnxruntime, openvino, tensorrt, auto, or options as YAML: "
+            "'{kind: openvino, precision: bf16}'."
+        ),
+    ] = ("onnxruntime"),
     video: Annotated[Path | None, typer.Option(help="Recording (default: the demo's).")] = None,
     threads: Annotated[int | None, typer.Option(help="Runtime CPU threads.")] = None,
     overlap: Annotated[

@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 import numpy as np
+import yaml
+from pydantic import ValidationError
 
 from inspector.detect.config import BackendConfig
 from inspector.detect.decoder import Decoder
 from inspector.detect.defectmap import DEFECT_MAP_KIND, DefectMapDecoder, check_map_shape
 from inspector.detect.registry import BACKENDS
 from inspector.detect.yolo import DecodeParams, Layout, YoloDecoder, detect_layout
-from inspector.errors import ModelError
+from inspector.errors import ConfigError, ModelError
 from inspector.types import Detections
 from inspector.vision.letterbox import Letterbox
 
@@ -31,6 +33,7 @@ __all__ = [
     "Detector",
     "ModelInfo",
     "ModelOverrides",
+    "backend_options",
     "file_sha256",
     "make_decoder",
     "open_detector",
@@ -255,6 +258,26 @@ def backend_class(name: str) -> type[Detector[Any]]:
     return cls
 
 
+def backend_options(spec: str) -> BackendConfig:
+    """A backend by name (`openvino`), or a YAML mapping of its options as station.yaml
+    takes them (`{kind: openvino, precision: bf16, mode: throughput}`), validated."""
+    if not spec.lstrip().startswith("{"):
+        return BACKENDS.default_config(spec)
+    try:
+        doc = yaml.safe_load(spec)
+    except yaml.YAMLError:
+        raise ConfigError(f"backend: '{spec}' is not a YAML mapping") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+        raise ConfigError(f"backend: '{spec}' needs a kind (onnxruntime, openvino ...)")
+    config = BACKENDS.default_config(doc["kind"]).__class__
+    try:
+        return config.model_validate(doc)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise ConfigError(f"backend.{where}: {error['msg']}") from None
+
+
 def open_detector(
     path: Path,
     backend: str | BackendConfig = "onnxruntime",
@@ -269,7 +292,7 @@ def open_detector(
         raise ModelError(f"{path}: model file not found")
     if not os.access(path, os.R_OK):
         raise ModelError(f"{path}: model file not readable (permissions)")
-    options = BACKENDS.default_config(backend) if isinstance(backend, str) else backend
+    options = backend_options(backend) if isinstance(backend, str) else backend
     return backend_class(options.kind).open(
         path, options, params or DecodeParams(), overrides or ModelOverrides(), threads
     )
