@@ -17,6 +17,8 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 DEB_PACKAGES ?= mbpoll mosquitto:/usr/sbin/mosquitto mosquitto-clients:mosquitto_sub
 # the dashboard's browser test drives Debian's chromium (Playwright, no browser download)
 DEB_PACKAGES += chromium
+# the service unit's test runs systemd-analyze verify on deploy/inspector.service
+DEB_PACKAGES += systemd:systemd-analyze
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv venv-runtime lint models-eval docs clean system-deps

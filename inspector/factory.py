@@ -26,6 +26,7 @@ from inspector.judge import Judge
 from inspector.modelcard import load_card
 from inspector.plc.link import PlcLink, open_plc
 from inspector.registry import OpenContext
+from inspector.sdnotify import SystemdNotifier
 from inspector.sinks.base import Sink, SinkRunner
 from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
@@ -219,6 +220,8 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
         calibration_id=parts.calibration_id,
     )
     listeners: tuple[StationListener, ...] = (link.monitor,) if link else ()
+    notifier = SystemdNotifier.from_environment()  # under systemd's Type=notify
+    listeners += (notifier,) if notifier else ()
     locate = PartLocator(config.locate) if config.locate else None
     station = Station(
         Pipeline(
