@@ -243,7 +243,13 @@ def _parse_sets(pairs: list[str]) -> dict[str, object]:
 
 @model_app.command("export")
 def export_command(
-    weights: Annotated[Path, typer.Option(help="Trained .pt weights.")],
+    weights: Annotated[
+        Path,
+        typer.Option(
+            help="Trained .pt weights; or an .onnx model for --format openvino --int8 "
+            "(NNCF, no torch needed)."
+        ),
+    ],
     format: Annotated[str, typer.Option(help="onnx, openvino or engine.")] = "onnx",
     imgsz: Annotated[int | None, typer.Option(help="Input size (default: training's).")] = None,
     half: Annotated[bool, typer.Option(help="FP16 weights.")] = False,
@@ -252,13 +258,25 @@ def export_command(
     end2end: Annotated[
         bool, typer.Option(help="NMS-free head where the model has one (YOLO26, YOLOv10).")
     ] = False,
-    force: Annotated[bool, typer.Option(help="Replace an existing export.")] = False,
+    max_drop: Annotated[
+        float,
+        typer.Option(
+            help="--int8 from ONNX: refuse when mAP50 (a defect map: part AUROC) drops by "
+            "more than this on the val split, or the escape rate at the card's threshold rises."
+        ),
+    ] = 0.02,
+    force: Annotated[
+        bool, typer.Option(help="Replace an existing export; keep an INT8 the gate refused.")
+    ] = False,
     note: Annotated[
         list[str] | None,
         typer.Option(help="A line for the card's notes, e.g. the training history (repeatable)."),
     ] = None,
 ) -> None:
     """Export weights for a runtime and write a model card beside the result."""
+    if weights.suffix.lower() == ".onnx":
+        _quantize_onnx(weights, format, int8, calib_data, max_drop, force)
+        return
     from inspector.train.export import ExportRequest, export_model
 
     request = ExportRequest(
@@ -274,6 +292,29 @@ def export_command(
     )
     model_path, card = export_model(request)
     console.print(f"exported: {model_path}\ncard: {card}")
+
+
+def _quantize_onnx(
+    model: Path, format: str, int8: bool, calib_data: Path | None, max_drop: float, force: bool
+) -> None:
+    """INT8 OpenVINO IR from an ONNX model, behind the accuracy gate (inspector.quantize)."""
+    from inspector.errors import InspectorError
+    from inspector.quantize import Int8Request, quantize_openvino
+
+    if format != "openvino" or not int8:
+        raise InspectorError(
+            f"{model}: from an ONNX model, export makes an INT8 OpenVINO IR only "
+            "(--format openvino --int8 --calib-data DATA.yaml)"
+        )
+    xml, gate = quantize_openvino(Int8Request(model, calib_data, max_drop, force=force))
+    verdict = "passed" if gate.passed else f"refused, kept by --force: {'; '.join(gate.reasons)}"
+    console.print(
+        f"exported: {xml}\n{gate.metric}: FP32 {gate.fp32:.4f}, INT8 {gate.int8:.4f}; "
+        f"escape rate at the card's threshold: FP32 {gate.escape_fp32}, INT8 "
+        f"{gate.escape_int8}; gate {verdict}",
+        markup=False,
+        highlight=False,
+    )
 
 
 @model_app.command("eval")

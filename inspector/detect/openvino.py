@@ -159,6 +159,8 @@ def _locate(path: Path) -> tuple[Path, dict[str, str]]:
         from inspector.detect.onnxmeta import read_onnx_metadata
 
         return path, read_onnx_metadata(path)
+    if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").is_file():
+        raise ModelError(f"{path}: no weights file {path.with_suffix('.bin').name} beside the IR")
     meta_file = path.parent / "metadata.yaml"
     if not meta_file.is_file():
         return path, {}

@@ -79,3 +79,11 @@ def test_an_unknown_device_fails_at_load_in_one_line():
         open_detector(shipped_model("magnetic-tile"), options)
     assert str(raised.value).startswith("model.backend.device: OpenVINO has no device 'NPU9'")
     assert "\n" not in str(raised.value)
+
+
+def test_an_ir_without_its_bin_fails_in_one_line(tmp_path):
+    xml = tmp_path / "model.xml"
+    xml.write_text("<net/>")
+    with pytest.raises(ModelError) as raised:
+        open_detector(xml, OpenVinoConfig(kind="openvino"))
+    assert str(raised.value) == f"{xml}: no weights file model.bin beside the IR"
