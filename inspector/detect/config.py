@@ -62,3 +62,21 @@ class OpenVinoConfig(BackendConfig):
 class TensorRtConfig(BackendConfig):
     kind: Literal["tensorrt"] = Field(description="TensorRT engine on an NVIDIA GPU (Jetson).")
     device: int = Field(0, ge=0, le=15, description="CUDA device index.")
+    precision: Literal["fp16", "int8", "fp32"] = Field(
+        "fp16",
+        description="Precision an engine is built at from an ONNX model (int8 needs "
+        "`calib_data`); an .engine file keeps the one it was built with.",
+    )
+    cache_dir: ConfigPath | None = Field(
+        None,
+        description="Folder of engines built from ONNX models, keyed by the model's sha256, "
+        "TensorRT version, GPU and precision (None: ~/.cache/inspector/engines).",
+    )
+    rebuild: bool = Field(
+        True,
+        description="Build the engine when none in the cache fits this GPU and TensorRT "
+        "(a first build takes minutes on a Jetson); false: fail with one line instead.",
+    )
+    calib_data: ConfigPath | None = Field(
+        None, description="data.yaml whose train images calibrate an int8 build."
+    )
