@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -28,6 +29,15 @@ def state_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("state")
     os.environ["XDG_STATE_HOME"] = str(folder)
     return folder
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openvino_imported_first() -> None:
+    """OpenVINO's import starts a telemetry thread that lives as long as the process;
+    `backend: auto` picks OpenVINO wherever it is installed, so any station test may be
+    the first to import it. Imported once before every test, no test is blamed for it."""
+    with contextlib.suppress(ImportError):
+        import openvino  # noqa: F401
 
 
 @pytest.fixture(autouse=True)
