@@ -269,7 +269,7 @@ ROWS = [
         doc(model="{path: {model}, backend: tflite}"),
         CHECK,
         2,
-        "{cfg}: model.backend: unknown kind 'tflite' (known: 'onnxruntime', 'openvino', "
+        "{cfg}: model.backend: unknown kind 'tflite' (known: 'auto', 'onnxruntime', 'openvino', "
         "'tensorrt')",
     ),
     (

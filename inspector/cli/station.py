@@ -129,6 +129,8 @@ def run_command(
     if station.can_fire:
         signal.signal(signal.SIGUSR1, lambda *_: station.fire())
     station.start()
+    if detector.selection:
+        logging.getLogger("inspector.station").info("model.backend %s", detector.selection)
     try:
         while not (stop.is_set() or station.wait(0.2)):
             pass

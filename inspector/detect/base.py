@@ -169,6 +169,7 @@ class Detector(ABC, Generic[OptionsT]):
     """
 
     backend: ClassVar[str]
+    selection = ""  # how the backend was picked, when `auto` picked it ("auto: openvino (...)")
 
     def __init__(self, info: ModelInfo, output_shape: tuple[int, ...], params: DecodeParams):
         self.info = info
@@ -292,6 +293,8 @@ def open_detector(
         raise ModelError(f"{path}: model file not found")
     if not os.access(path, os.R_OK):
         raise ModelError(f"{path}: model file not readable (permissions)")
+    if path.is_dir() and path.suffix.lower() in (".onnx", ".engine"):  # whichever backend
+        raise ModelError(f"{path}: is a folder, not an {path.suffix} file")
     options = backend_options(backend) if isinstance(backend, str) else backend
     return backend_class(options.kind).open(
         path, options, params or DecodeParams(), overrides or ModelOverrides(), threads

@@ -14,9 +14,9 @@ from inspector.registry import Registry
 __all__ = ["BACKENDS"]
 
 BACKENDS: Registry[BackendConfig] = Registry("model.backend", BackendConfig)
+BACKENDS.register("auto", AutoConfig, "inspector.detect.select:AutoBackend")
 BACKENDS.register(
     "onnxruntime", OnnxRuntimeConfig, "inspector.detect.onnxruntime:OnnxRuntimeDetector"
 )
 BACKENDS.register("openvino", OpenVinoConfig, "inspector.detect.openvino:OpenVinoDetector")
 BACKENDS.register("tensorrt", TensorRtConfig, "inspector.detect.tensorrt:TensorRtDetector")
-BACKENDS.register("auto", AutoConfig, "inspector.detect.select:AutoBackend")

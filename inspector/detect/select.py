@@ -118,9 +118,12 @@ class AutoBackend:
         threads: int | None,
     ) -> Detector:
         choice = choose_backend(model_format(path), Platform.probe())
-        _LOG.info("model.backend auto: %s", choice)
+        # debug here: a start that fails later says one line; `run` logs the choice at
+        # INFO once the station has started (`Detector.selection`)
+        _LOG.debug("model.backend auto: %s", choice)
         chosen = BACKENDS.default_config(choice.backend)
         detector: Detector = backend_class(choice.backend).open(
             path, chosen, params, overrides, threads
         )
+        detector.selection = f"auto: {choice}"
         return detector

@@ -80,16 +80,17 @@ def auto_opened() -> Iterator[tuple[Detector, list[str]]]:
     """The demo model opened with `auto`, and what auto-selection logged (module scope:
     OpenVINO starts a thread of its own on first use, which outlives a test)."""
     logged: list[str] = []
-    handler = logging.Handler(logging.INFO)
+    handler = logging.Handler(logging.DEBUG)
     handler.emit = lambda record: logged.append(record.getMessage())  # type: ignore[method-assign]
     log = logging.getLogger("inspector.detect.select")
     log.addHandler(handler)
-    log.setLevel(logging.INFO)
+    log.setLevel(logging.DEBUG)
     try:
         with open_detector(DEMO_MODEL, "auto") as detector:
             yield detector, logged
     finally:
         log.removeHandler(handler)
+        log.setLevel(logging.NOTSET)
 
 
 def test_auto_opens_the_chosen_backend(auto_opened: tuple[Detector, list[str]]) -> None:
@@ -97,3 +98,4 @@ def test_auto_opens_the_chosen_backend(auto_opened: tuple[Detector, list[str]]) 
     choice = choose_backend("onnx", Platform.probe())
     assert detector.backend == choice.backend
     assert logged == [f"model.backend auto: {choice}"]
+    assert detector.selection == f"auto: {choice}"  # what `run` logs once started
