@@ -83,6 +83,7 @@ def test_a_station_under_systemd_says_ready_pets_the_watchdog_and_stopping(
     assert "WATCHDOG=1" in kinds, messages
     assert kinds.index("READY=1") < kinds.index("STOPPING=1"), messages
     assert "STATUS=station ready" in messages[kinds.index("READY=1")]
+    assert "model.backend auto: " in result.stderr  # which backend auto picked, and why
 
 
 def test_no_socket_listening_is_not_an_error(tmp_path: Path):
