@@ -75,10 +75,13 @@ def onnx_copy(tmp_path: Path) -> Path:
         ("no-calib", "--int8 needs --calib-data DATA.yaml for calibration images"),
         ("empty-calib", "calibration split 'train' has no images"),
         ("not-int8", "from an ONNX model, export makes an INT8 OpenVINO IR only"),
+        ("engine", "the tensorrt backend needs an NVIDIA GPU with TensorRT and pycuda"),
     ],
 )
 def test_bad_int8_input_is_one_line(tmp_path: Path, onnx_copy: Path, neu_split: Path, case, line):
     args = ["export", "--weights", str(onnx_copy), "--format", "openvino"]
+    if case == "engine":
+        args[4] = "engine"
     if case == "no-calib":
         args.append("--int8")
     elif case == "empty-calib":

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # On a Jetson (or any NVIDIA GPU with TensorRT 10), after deploy/jetson/install.sh:
 #   deploy/jetson/selftest.sh MODEL.onnx DATA.yaml [FP16|INT8]
-# 1. builds the TensorRT engine from the ONNX model (Ultralytics' exporter, which writes
-#    the metadata the backend reads; a first build takes minutes),
+# 1. builds the TensorRT engine from the ONNX model (`inspector export --format engine`:
+#    the TensorRT 10 API, no Ultralytics; a first build takes minutes),
 # 2. checks parity with ONNX Runtime on the data's val split through `inspector eval`
 #    (mAP50 within 0.01 at FP16),
 # 3. runs `inspector bench` on the engine, overlapped and in line.
@@ -22,14 +22,14 @@ device = cuda.Device(0)
 print("TensorRT", tensorrt.__version__, "| GPU", device.name(), "| sm", "%d%d" % device.compute_capability())
 PY
 
-ENGINE=${MODEL%.onnx}.engine
-if [ ! -f "$ENGINE" ]; then
-    WEIGHTS=${MODEL%.onnx}.pt
-    args=(--weights "$WEIGHTS" --format engine)
-    if [ "$PRECISION" = INT8 ]; then args+=(--int8 --calib-data "$DATA"); else args+=(--half); fi
-    echo "building $ENGINE ($PRECISION) from $WEIGHTS: minutes on a Jetson"
-    "$BIN/inspector" export "${args[@]}"
-fi
+# built through the TensorRT 10 API into models' engines/ folder (the backend's engine
+# cache), keyed by the ONNX sha256, TensorRT version, GPU and precision: a second run
+# reuses it, a JetPack upgrade builds anew
+args=(--weights "$MODEL" --format engine)
+if [ "$PRECISION" = INT8 ]; then args+=(--int8 --calib-data "$DATA"); fi
+echo "building the $PRECISION engine for $MODEL (minutes on a Jetson, the first time)"
+ENGINE=$("$BIN/inspector" export "${args[@]}" | sed -n 's/^exported: //p')
+echo "engine: $ENGINE"
 
 "$BIN/inspector" eval --model "$MODEL" --data "$DATA" --json > "$OUT/onnxruntime.json"
 "$BIN/inspector" eval --model "$ENGINE" --backend tensorrt --data "$DATA" --json > "$OUT/tensorrt.json"

@@ -247,7 +247,7 @@ def export_command(
         Path,
         typer.Option(
             help="Trained .pt weights; or an .onnx model for --format openvino --int8 "
-            "(NNCF, no torch needed)."
+            "(NNCF, no torch needed) or --format engine (TensorRT on this GPU)."
         ),
     ],
     format: Annotated[str, typer.Option(help="onnx, openvino or engine.")] = "onnx",
@@ -274,6 +274,9 @@ def export_command(
     ] = None,
 ) -> None:
     """Export weights for a runtime and write a model card beside the result."""
+    if weights.suffix.lower() == ".onnx" and format == "engine":
+        _engine_from_onnx(weights, int8, calib_data)
+        return
     if weights.suffix.lower() == ".onnx":
         _quantize_onnx(weights, format, int8, calib_data, max_drop, force)
         return
@@ -292,6 +295,21 @@ def export_command(
     )
     model_path, card = export_model(request)
     console.print(f"exported: {model_path}\ncard: {card}")
+
+
+def _engine_from_onnx(model: Path, int8: bool, calib_data: Path | None) -> None:
+    """A TensorRT engine from an ONNX model, on this GPU, into the folder beside it (the
+    engine cache the tensorrt backend reads: `cache_dir` there)."""
+    from inspector.detect.config import TensorRtConfig
+    from inspector.detect.tensorrt import cached_engine
+
+    options = TensorRtConfig(
+        kind="tensorrt",
+        precision="int8" if int8 else "fp16",
+        cache_dir=model.parent / "engines",
+        calib_data=calib_data,
+    )
+    console.print(f"exported: {cached_engine(model, options)}", markup=False, highlight=False)
 
 
 def _quantize_onnx(
