@@ -35,8 +35,10 @@ __all__ = [
     "aravis_id",
     "aravis_module",
     "camera_features",
+    "close_camera",
     "discover",
     "frame_shape_of",
+    "open_camera",
 ]
 
 log = logging.getLogger(__name__)
@@ -395,7 +397,7 @@ class AravisSource(FrameSource[AravisCamera]):
         try:
             return cls(_start(camera, config), config)
         except BaseException:
-            _stop_quietly(camera)
+            close_camera(camera)
             raise
 
     @property
@@ -430,7 +432,7 @@ class AravisSource(FrameSource[AravisCamera]):
         self._closed = True
         camera = self._opened.camera
         camera.get_device().disconnect(self._handler)
-        _stop_quietly(camera)
+        close_camera(camera)
 
     def report(self) -> SourceReport:
         problems = []
@@ -581,7 +583,7 @@ def aravis_id(camera: Any) -> str:
     return "-".join(part for part in parts if part)
 
 
-def _stop_quietly(camera: Any) -> None:
+def close_camera(camera: Any) -> None:
     """Stop acquiring and give up control of a camera that may be gone already (nothing
     to report then). Control is given up explicitly: PyGObject frees the camera only when
     the last reference goes, and until then a reopen would find it still controlled."""

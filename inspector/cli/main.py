@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from inspector import __version__
+from inspector.cli.camera import camera_app
 from inspector.cli.common import console, err_console
 from inspector.cli.data import data_app
 from inspector.cli.log import log_app
@@ -44,6 +45,7 @@ app.add_typer(log_app, name="log")
 app.add_typer(plc_app, name="plc")
 app.add_typer(spc_app, name="spc")
 app.add_typer(mqtt_app, name="mqtt")
+app.add_typer(camera_app, name="camera")
 
 
 def _print_version(value: bool) -> None:
