@@ -13,8 +13,9 @@ TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 # Debian packages the tests talk to: mbpoll (a Modbus client written by others), the
 # Mosquitto broker the MQTT tests start and its clients (mosquitto_sub, mosquitto_pub),
 # Aravis (its GigE Vision camera simulator, and the GObject introspection data the
-# `aravis` source loads), what PyGObject needs to build in the venv, and ffmpeg (the
-# RTSP/HTTP stream the OpenCV source tests read).
+# `aravis` source loads), what PyGObject needs to build in the venv, ffmpeg, and the
+# GStreamer RTSP server the OpenCV source tests read a live stream from
+# (tests/camera/rtsp_server.py: gst-rtsp-server, JPEG and RTP from plugins-good).
 # Each is PACKAGE or PACKAGE:CHECK, where CHECK shows the package is installed when it is
 # not a command named like the package: a command, an absolute path of a command outside
 # a user's PATH, or the absolute path of a file the package installs (a library has no
@@ -24,7 +25,9 @@ DEB_PACKAGES ?= mbpoll mosquitto:/usr/sbin/mosquitto mosquitto-clients:mosquitto
 	aravis-tools:arv-fake-gv-camera-0.8 \
 	gir1.2-aravis-0.8:$(LIBDIR)/girepository-1.0/Aravis-0.8.typelib \
 	libgirepository1.0-dev:$(LIBDIR)/pkgconfig/gobject-introspection-1.0.pc \
-	libcairo2-dev:$(LIBDIR)/pkgconfig/cairo.pc pkg-config ffmpeg
+	libcairo2-dev:$(LIBDIR)/pkgconfig/cairo.pc pkg-config ffmpeg \
+	gir1.2-gst-rtsp-server-1.0:$(LIBDIR)/girepository-1.0/GstRtspServer-1.0.typelib \
+	gstreamer1.0-plugins-good:$(LIBDIR)/gstreamer-1.0/libgstrtp.so
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test venv venv-runtime lint models-eval docs clean system-deps

@@ -51,6 +51,13 @@ class OpenCVCamera(SourceConfig):
     height: int | None = Field(None, gt=0, le=16384, description="Requested frame height.")
     fps: float | None = Field(None, gt=0, le=1000, description="Requested frame rate.")
     reconnect: Backoff = Field(default_factory=Backoff, description="Reconnect backoff.")
+    timeout_ms: int = Field(
+        5000,
+        ge=100,
+        le=600_000,
+        description="Network streams: opening, and each read, fail after this long without "
+        "data, so a dead stream is reopened rather than waited on.",
+    )
     max_age_ms: float | None = Field(
         200.0,
         gt=0,
