@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -45,8 +46,13 @@ log = logging.getLogger(__name__)
 
 # How long one pop waits, so that `interrupt` (stop) is seen within this.
 POLL_US = 100_000
+# A software trigger gets its frame within this (plus twice the exposure), or is lost.
+RETRIGGER_S = 0.2
+# Lost frames are announced at most this often, with their count.
+NOTE_INTERVAL_S = 1.0
 # GigE Vision 1.x frame ids are 16-bit and skip 0 when they wrap.
 GEV_FRAME_ID_WRAP = 0xFFFF
+WRAP_WINDOW = 4096  # a step back from this near the top to this near 0 is a wrap
 
 # GenICam (PFNC) name -> OpenCV conversion into BGR. PFNC names a Bayer pattern by its
 # first row, OpenCV's COLOR_Bayer?? by its second: BayerRG8 (R G / G B) is OpenCV's BG.
@@ -326,19 +332,28 @@ class _FrameIds:
 
     def __init__(self) -> None:
         self._last: int | None = None
+        self._unnamed = 0  # frames seen without an id since the last id, counted already
 
     def gap(self, frame_id: int) -> int:
+        if frame_id == 0:  # no id: the camera gives none, or the frame's leader was lost
+            self._unnamed += 1
+            return 0
+        unnamed, self._unnamed = self._unnamed, 0
+        return max(0, self._skipped(frame_id) - unnamed)
+
+    def _skipped(self, frame_id: int) -> int:
         last, self._last = self._last, frame_id
-        if last is None or frame_id == 0:  # 0: the camera gives no frame ids
+        if last is None:
             return 0
         if frame_id > last:
             return frame_id - last - 1
-        if last <= GEV_FRAME_ID_WRAP:  # a 16-bit id wrapped, skipping 0
-            return max(0, GEV_FRAME_ID_WRAP - last + frame_id - 1)
-        return 0
+        if last > GEV_FRAME_ID_WRAP - WRAP_WINDOW and frame_id < WRAP_WINDOW:
+            return GEV_FRAME_ID_WRAP - last + frame_id - 1  # a 16-bit id wrapped, skipping 0
+        return 0  # a step back: the camera restarted its count
 
     def restart(self) -> None:
         self._last = None
+        self._unnamed = 0
 
 
 # ---------------------------------------------------------------- the source
@@ -388,6 +403,11 @@ class AravisSource(FrameSource[AravisCamera]):
         self._incomplete = 0
         self._missed = 0
         self._restarts = 0
+        self._triggered_at = math.inf  # when the last software trigger was fired
+        # a software trigger with no frame after this is taken for lost and fired again
+        self._retrigger_s = RETRIGGER_S + 2e-6 * (config.exposure_us or 0.0)
+        self._unannounced = 0  # frames lost since the last note
+        self._announced_at = -math.inf
         self._closed = False
 
     @classmethod
@@ -406,6 +426,7 @@ class AravisSource(FrameSource[AravisCamera]):
 
     def software_trigger(self) -> None:
         """Fire TriggerSoftware (in Software trigger mode `read` does it itself)."""
+        self._triggered_at = time.monotonic()
         self._opened.camera.software_trigger()
 
     def read(self, out: np.ndarray | None = None) -> np.ndarray | None:
@@ -447,24 +468,25 @@ class AravisSource(FrameSource[AravisCamera]):
 
     def _wait_for_buffer(self) -> Any | None:
         """The next complete buffer; None once interrupted. Incomplete ones are counted
-        and given back. A silence longer than the config allows restarts the stream once
-        (free run, software trigger) or asks the camera whether it is there (line
-        trigger: silence between parts is normal); SourceLost when it is not."""
-        silent_since = time.monotonic()
+        and given back. No complete frame for longer than the config allows restarts the
+        stream once (free run, software trigger) or asks the camera whether it is there
+        (line trigger: silence between parts is normal); SourceLost when it is not."""
+        since = time.monotonic()  # the last complete frame, or the last check
         while not self._interrupted.is_set():
             if self._control_lost.is_set():
                 raise SourceLost(f"{self.name}: the camera stopped answering (control lost)")
             buffer = self._opened.stream.timeout_pop_buffer(POLL_US)
-            if buffer is None:
-                silent_since = self._on_silence(silent_since)
-                continue
-            if self._complete(buffer):
-                return buffer
-            self._opened.stream.push_buffer(buffer)
+            if buffer is not None:
+                if self._complete(buffer):
+                    return buffer
+                self._opened.stream.push_buffer(buffer)
+                if self._software:  # the frame this read triggered is lost: trigger again
+                    self.software_trigger()
+            since = self._on_silence(since)
         return None
 
     def _on_silence(self, since: float) -> float:
-        """What a pop that timed out means; returns when the silence counts from now."""
+        """What no complete frame since `since` means; returns when silence counts from."""
         silent = time.monotonic() - since
         if self._liveness_s is not None:
             if silent >= self._liveness_s:
@@ -472,6 +494,9 @@ class AravisSource(FrameSource[AravisCamera]):
                 return time.monotonic()
             return since
         if silent < self._config.frame_timeout_s:
+            if self._software and time.monotonic() - self._triggered_at >= self._retrigger_s:
+                self._lost(1, "a software trigger got no frame")
+                self.software_trigger()
             return since
         if self._restarts_in_a_row >= 1:
             raise SourceLost(f"{self.name}: no frame for {silent:.1f} s after a stream restart")
@@ -504,15 +529,28 @@ class AravisSource(FrameSource[AravisCamera]):
         status = buffer.get_status()
         if status == aravis_module().BufferStatus.SUCCESS:
             return True
+        frame_id = int(buffer.get_frame_id())
+        gap = self._ids.gap(frame_id)  # its id counts as seen: not missed again later
+        self._missed += gap
         self._incomplete += 1
+        self._lost(1 + gap, f"frame {frame_id} incomplete ({status.value_nick})")
+        return False
+
+    def _lost(self, count: int, why: str) -> None:
+        """Count frames lost; announce them at most once per NOTE_INTERVAL_S, with the
+        count since the last note (a flaky cable must not flood the event log)."""
+        self._unannounced += count
+        now = time.monotonic()
+        if now - self._announced_at < NOTE_INTERVAL_S:
+            return
+        count, self._unannounced, self._announced_at = self._unannounced, 0, now
         self._note(
             "frames_missed",
-            f"{self.name}: frame {buffer.get_frame_id()} incomplete "
-            f"({status.value_nick}); {self._incomplete} so far",
-            1,
+            f"{self.name}: {count} frame(s) lost, last: {why} "
+            f"({self._missed} missed, {self._incomplete} incomplete so far)",
+            count,
             self._triggered,
         )
-        return False
 
     # ------------------------------------------------------------ converting
 
@@ -540,12 +578,7 @@ class AravisSource(FrameSource[AravisCamera]):
         gap = self._ids.gap(frame_id)
         if gap:
             self._missed += gap
-            self._note(
-                "frames_missed",
-                f"{self.name}: {gap} frame(s) missed before frame {frame_id}",
-                gap,
-                self._triggered,
-            )
+            self._lost(gap, f"{gap} frame id(s) skipped before frame {frame_id}")
 
     def _on_control_lost(self, *_: object) -> None:  # on Aravis's heartbeat thread
         self._control_lost.set()

@@ -38,18 +38,25 @@ def require_aravis() -> None:
 class FakeCamera:
     """The simulator process: `start`, `kill` (a camera unplugged), `start` again."""
 
-    def __init__(self, serial: str = SERIAL) -> None:
+    def __init__(self, serial: str = SERIAL, lost_per_thousand: int = 0) -> None:
         self.serial = serial
+        self.lost_per_thousand = lost_per_thousand  # stream packets it drops (-r)
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> FakeCamera:
         self._process = subprocess.Popen(
-            [SIMULATOR, "-i", ADDRESS, "-s", self.serial],
+            [SIMULATOR, "-i", ADDRESS, "-s", self.serial, "-r", str(self.lost_per_thousand)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         self._wait_listed()
         return self
+
+    def restart(self, lost_per_thousand: int) -> None:
+        """Start again, dropping this many stream packets in a thousand."""
+        self.kill()
+        self.lost_per_thousand = lost_per_thousand
+        self.start()
 
     def kill(self) -> None:
         if self._process is not None:
@@ -62,6 +69,9 @@ class FakeCamera:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                # another simulator holds port 3956 (one left behind by a killed run?)
+                raise RuntimeError(f"{SIMULATOR} exited at start: is port 3956 taken?")
             if any(info.serial == self.serial for info in discover()):
                 return
             time.sleep(0.1)
@@ -70,12 +80,13 @@ class FakeCamera:
 
 
 @contextmanager
-def fake_camera() -> Iterator[FakeCamera]:
-    """A running simulator, held under the machine-wide lock."""
+def fake_camera(lost_per_thousand: int = 0) -> Iterator[FakeCamera]:
+    """A running simulator, held under the machine-wide lock (not re-entrant: a test
+    in a module with a simulator fixture restarts that one instead)."""
     require_aravis()
     with LOCK.open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        camera = FakeCamera().start()
+        camera = FakeCamera(lost_per_thousand=lost_per_thousand).start()
         try:
             yield camera
         finally:

@@ -60,6 +60,10 @@ def config(**fields: object) -> AravisCamera:
         ((65534, 65535, 1, 2), [0, 0, 0, 0]),  # a 16-bit id wraps and skips 0
         ((65534, 2), [0, 2]),
         ((5, 0, 0), [0, 0, 0]),  # a camera without frame ids
+        ((5, 0, 7), [0, 0, 0]),  # frame 6 came (incomplete) without its id
+        ((5, 0, 9), [0, 0, 2]),
+        ((55, 54, 56), [0, 0, 1]),  # a step back is a restarted count, not a wrap
+        ((10, 65000), [0, 64989]),
     ],
 )
 def test_frame_id_gaps(ids: tuple[int, ...], missed: list[int]) -> None:
@@ -244,3 +248,27 @@ def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyp
         if time.monotonic() > deadline:
             raise AssertionError("timed out")
         time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("trigger", "parts"), [(None, False), ({"source": "Software"}, True)])
+def test_lost_packets_are_counted_and_announced_once_a_second(
+    simulator: FakeCamera, trigger: dict[str, str] | None, parts: bool
+) -> None:
+    """The simulator restarted to drop 5% of its stream packets."""
+    notes: list[SourceNote] = []
+    simulator.restart(lost_per_thousand=50)
+    try:
+        fields = {"roi": {"width": 64, "height": 48}, "frame_rate": 200, "trigger": trigger}
+        with AravisSource.open(config(**fields)) as source:
+            source.listen(notes.append)
+            started = time.monotonic()
+            for _ in range(150):
+                assert source.read() is not None
+            elapsed = time.monotonic() - started
+            report = source.report()
+    finally:
+        simulator.restart(lost_per_thousand=0)
+    assert report.frames_read == 150 and report.frames_undecodable > 0
+    assert not report.ok and "incomplete" in report.problems[0]
+    assert 1 <= len(notes) <= elapsed + 1  # one note, then at most one a second
+    assert {(n.kind, n.parts) for n in notes} == {("frames_missed", parts)}
