@@ -163,7 +163,8 @@ def _glib_message(exc: BaseException) -> str:
     return getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
 
-def frame_shape_of(width: int, height: int, pixel_format: str, mono: bool) -> FrameShape:
+def frame_shape_of(width: int, height: int, mono: bool) -> FrameShape:
+    """What the station gets: BGR, or Mono8 kept single-channel (`mono: true`)."""
     return (height, width, 1 if mono else 3)
 
 
@@ -381,7 +382,7 @@ class AravisSource(FrameSource[AravisCamera]):
     live = True
 
     def __init__(self, opened: _Opened, config: AravisCamera) -> None:
-        shape = frame_shape_of(opened.width, opened.height, opened.pixel_format, opened.mono)
+        shape = frame_shape_of(opened.width, opened.height, opened.mono)
         super().__init__(f"aravis {opened.camera_id}", shape, opened.fps)
         self._opened = opened
         self._config = config
