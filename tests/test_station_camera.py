@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from inspector.config import parse_config
+from inspector.errors import DataError
 from inspector.factory import build_station
 from tests.camera.simulator import ADDRESS, CAMERA_ID, fake_camera
 from tests.conftest import shipped_model
@@ -59,3 +60,14 @@ def test_parts_carry_the_frame_origin(
     assert frame_ids == list(range(frame_ids[0], frame_ids[0] + len(rows)))  # none missed
     assert all(r[2] > 0 for r in rows)
     assert {r[4] for r in rows} <= {"PASS", "FAIL"}
+
+
+def test_a_camera_that_is_not_there_fails_the_start(tmp_path: Path) -> None:
+    doc = {
+        "camera": {"kind": "aravis", "camera": "Nobody-Nothing-0000"},
+        "trigger": {"kind": "line"},
+        "model": {"path": str(shipped_model("magnetic-tile"))},
+        "storage": {"database": str(tmp_path / "log.db"), "images_dir": str(tmp_path / "img")},
+    }
+    with pytest.raises(DataError, match=r"camera\.camera: no camera 'Nobody-Nothing-0000'"):
+        build_station(parse_config(doc, "test"))

@@ -272,3 +272,21 @@ def test_lost_packets_are_counted_and_announced_once_a_second(
     assert not report.ok and "incomplete" in report.problems[0]
     assert 1 <= len(notes) <= elapsed + 1  # one note, then at most one a second
     assert {(n.kind, n.parts) for n in notes} == {("frames_missed", parts)}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"roi": {"width": 4096, "height": 8}}, r"camera\.roi"),
+        ({"strobe": {"line": "Line1"}}, r"camera\.strobe: .*no LineSelector"),
+        ({"trigger": {"source": "Line7"}}, r"camera\.trigger\.source"),
+    ],
+)
+def test_a_failed_start_gives_the_camera_back(
+    simulator: FakeCamera, fields: dict[str, object], error: str
+) -> None:
+    """A GigE camera takes one controller: a start that failed must not keep it."""
+    with pytest.raises(DataError, match=error):
+        AravisSource.open(config(**fields))
+    with AravisSource.open(config()) as source:
+        assert source.read() is not None
