@@ -290,3 +290,20 @@ def test_a_failed_start_gives_the_camera_back(
         AravisSource.open(config(**fields))
     with AravisSource.open(config()) as source:
         assert source.read() is not None
+
+
+def test_a_stalled_stream_is_restarted(simulator: FakeCamera) -> None:
+    """The camera answers but stops sending (AcquisitionStop from outside the source):
+    after frame_timeout_s the stream is restarted once, noted, and frames come again."""
+    notes: list[SourceNote] = []
+    with AravisSource.open(config(frame_timeout_s=0.5)) as source:
+        source.listen(notes.append)
+        assert source.read() is not None
+        source._opened.camera.stop_acquisition()  # the stall, on the real camera
+        waits = []
+        for _ in range(20):  # the frames already in the stream's buffers, then the stall
+            started = time.monotonic()
+            assert source.read() is not None
+            waits.append(time.monotonic() - started)
+    assert max(waits) >= 0.5
+    assert [(n.kind, n.count) for n in notes] == [("stream_restarted", 1)]
