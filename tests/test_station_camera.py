@@ -3,6 +3,7 @@ and each part's row carries the frame's origin (camera id, frame id, timestamp, 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -71,3 +72,35 @@ def test_a_camera_that_is_not_there_fails_the_start(tmp_path: Path) -> None:
     }
     with pytest.raises(DataError, match=r"camera\.camera: no camera 'Nobody-Nothing-0000'"):
         build_station(parse_config(doc, "test"))
+
+
+def test_lost_frames_become_station_events(tmp_path: Path) -> None:
+    """The simulator drops 5% of its packets: the station logs frames_missed events,
+    each saying the lost frames were parts (a software-triggered camera)."""
+    doc = {
+        "camera": {
+            "kind": "aravis",
+            "camera": ADDRESS,
+            "roi": {"width": 64, "height": 48},
+            "trigger": {"source": "Software"},
+            "frame_rate": 100,
+        },
+        "trigger": {"kind": "line"},
+        "model": {"path": str(shipped_model("magnetic-tile"))},
+        "storage": {"database": str(tmp_path / "log.db"), "images_dir": str(tmp_path / "img")},
+    }
+    with fake_camera(lost_per_thousand=50):
+        station = build_station(parse_config(doc, "test")).station
+        station.start()
+        try:
+            time.sleep(2.5)
+        finally:
+            station.stop()
+    events = (
+        sqlite3.connect(tmp_path / "log.db")
+        .execute("SELECT detail FROM events WHERE kind = 'frames_missed'")
+        .fetchall()
+    )
+    assert events
+    details = [json.loads(detail) for (detail,) in events]
+    assert all(d["parts"] is True and d["count"] >= 1 for d in details)
