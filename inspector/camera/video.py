@@ -54,6 +54,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # each failed read costs microseconds, but an indexed MP4 logs a line for each.
 MAX_FAILED_READS_IN_A_ROW = 300
 
+# A network stream's stale frames dropped in one read, at most (see OpenCVSource).
+MAX_STALE_DROPS = 250
+
 
 class VideoFileSource(FrameSource[VideoCamera]):
     """A recorded video, decoded straight into the caller's buffer."""
@@ -396,14 +399,20 @@ class OpenCVSource(FrameSource[OpenCVCamera]):
         return deliver(image, out, self.frame_shape, self.name)
 
     def _grab_fresh(self) -> None:
-        """Grab frames until one is young enough (every one when no bound is set)."""
-        while True:
+        """Grab frames until one is young enough (every one when no bound is set). A
+        stream whose clock drifts from ours would make every frame look stale: after
+        MAX_STALE_DROPS in a row the frame is taken and its age becomes the new zero."""
+        for _ in range(MAX_STALE_DROPS):
             if not self._capture.grab():
                 raise SourceLost(f"{self.name}: no frame from the camera")
             age = self._age.of(self._capture.get(cv2.CAP_PROP_POS_MSEC), time.monotonic())
             if self._max_age_s is None or age <= self._max_age_s:
                 return
             self.stale_dropped += 1
+        self._age.reset()
+        if not self._capture.grab():
+            raise SourceLost(f"{self.name}: no frame from the camera")
+        self._age.of(self._capture.get(cv2.CAP_PROP_POS_MSEC), time.monotonic())
 
     def close(self) -> None:
         self._capture.release()
@@ -421,12 +430,20 @@ class FrameAge:
 
     def __init__(self) -> None:
         self._offset: float | None = None  # the smallest (read time - stream time) seen
+        self._last_pts_ms = -math.inf
         self.last_s = 0.0
+
+    def reset(self) -> None:
+        """Forget the reference: the next frame is age 0."""
+        self._offset = None
 
     def of(self, pts_ms: float, now: float) -> float:
         if not math.isfinite(pts_ms) or pts_ms <= 0:
             self.last_s = 0.0
             return 0.0
+        if pts_ms < self._last_pts_ms:  # the stream's clock started again (a loop, a restart)
+            self._offset = None
+        self._last_pts_ms = pts_ms
         delay = now - pts_ms / 1000.0
         if self._offset is None or delay < self._offset:
             self._offset = delay

@@ -70,6 +70,7 @@ def stream(url: str, **fields: object) -> OpenCVCamera:
         ([(40, 10.0), (80, 10.3), (120, 10.31)], [0.0, 0.26, 0.23]),  # fell behind
         ([(40, 10.2), (80, 10.2), (120, 10.2)], [0.0, 0.0, 0.0]),  # a backlog at the start
         ([(0, 10.0), (-1, 10.5)], [0.0, 0.0]),  # no timestamps
+        ([(40, 10.0), (80, 10.04), (40, 10.08)], [0.0, 0.0, 0.0]),  # stream time restarted
     ],
 )
 def test_frame_age_from_stream_time(reads: list[tuple[float, float]], ages: list[float]) -> None:
