@@ -33,7 +33,7 @@ from typing import Protocol
 
 import numpy as np
 
-from inspector.camera.base import SourceReport
+from inspector.camera.base import SourceNote, SourceReport
 from inspector.camera.capture import Capture, CaptureState
 from inspector.detect.base import Detector
 from inspector.detect.lane import Ticket, open_lane
@@ -300,6 +300,7 @@ class Station:
         self._lane = open_lane(pipeline.detector, self.options.overlap, pipeline.rectifier)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
+        self.capture.listen(self._on_source_note)
 
     # ---------------------------------------------------------------- public surface
 
@@ -526,6 +527,12 @@ class Station:
         elif state is CaptureState.RUNNING and self._state is StationState.FAULT:
             self._announce(EventKind.CAMERA_BACK, Severity.INFO, f"camera back: {message}")
 
+    def _on_source_note(self, note: SourceNote) -> None:
+        """Frames the camera's ids say were missed (a part the line sent that the station
+        never saw: the PLC status sets MISSED_TRIGGER), a stalled stream restarted."""
+        kind = _NOTE_EVENTS.get(note.kind, EventKind.SOURCE_ERRORS)
+        self._announce(kind, Severity.WARNING, note.message, count=note.count, parts=note.parts)
+
     def _on_frame(self, frame: Frame) -> None:
         if not self.trigger.frame_driven:
             self._latest.put(frame)
@@ -735,6 +742,7 @@ class Station:
             run_id=identity.run_id,
             calibration_id=identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
+            camera=frame.origin if frame is not None else None,
             region=done.region,
             image_health=done.health,
         )
@@ -773,6 +781,11 @@ class Station:
 
 
 _BUSY_CYCLE = {StationState.READY, StationState.BUSY}
+
+_NOTE_EVENTS = {
+    "frames_missed": EventKind.FRAMES_MISSED,
+    "stream_restarted": EventKind.CAMERA_RESTARTED,
+}
 
 # A recording that ended is no fault: there is nothing more to see (READY drops, no ERROR).
 _CAMERA_HEALTH: dict[CaptureState, bool | None] = {

@@ -288,8 +288,20 @@ def bench_command(
         bool, typer.Option("--web", help="Also: the pipeline with a browser on the dashboard.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="Instead: the CPU cost per frame of acquiring from this station.yaml's camera "
+            "(--source-frames frames); no model is loaded.",
+        ),
+    ] = None,
+    source_frames: Annotated[int, typer.Option(min=1, help="Frames timed with --source.")] = 2000,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
+    if source is not None:
+        _bench_source(source, source_frames, as_json)
+        return
     from inspector.bench import BenchOptions, run_bench
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO
 
@@ -316,6 +328,17 @@ def bench_command(
         web=web,
     )
     doc = run_bench(options)
+    if as_json:
+        print_json(doc)
+        return
+    console.print_json(data=doc)
+
+
+def _bench_source(path: Path, frames: int, as_json: bool) -> None:
+    from inspector.camera.bench import bench_source
+    from inspector.config import load_config
+
+    doc = bench_source(load_config(path).camera, frames)
     if as_json:
         print_json(doc)
         return

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inspector.types import Detections, Inspection, StationEvent, StationState
+from inspector.types import Detections, FrameOrigin, Inspection, StationEvent, StationState
 
 __all__ = [
     "SCHEMAS",
@@ -60,6 +60,17 @@ def iso_utc(wall_time: float) -> str:
 def encode(doc: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; NaN and infinity refused (JSON has neither)."""
     return json.dumps(doc, **_COMPACT).encode()  # type: ignore[arg-type]
+
+
+def _camera(origin: FrameOrigin | None) -> dict[str, Any] | None:
+    if origin is None:
+        return None
+    return {
+        "id": origin.camera_id,
+        "frame_id": origin.frame_id,
+        "timestamp_ns": origin.timestamp_ns,
+        "pixel_format": origin.pixel_format,
+    }
 
 
 def _ms(value: float) -> float | None:
@@ -144,6 +155,7 @@ class PayloadBuilder:
             "config_hash": record.config_hash,
             "calibration_id": record.calibration_id,
             "frame_seq": record.frame_seq,
+            "camera": _camera(record.camera),
         }
 
     def _defects(self, defects: Detections) -> list[dict[str, Any]]:

@@ -191,6 +191,15 @@ class Handshake:
             self._flags = _with(self._flags, Status.SPC_ALARM, alarm)
             self._commit(spc_rule_mask=rule_mask)
 
+    def missed_parts(self, count: int) -> None:
+        """Parts the line sent that the station never saw (a hardware-triggered camera's
+        frames that were missed or came incomplete): MISSED_TRIGGER latches, as for a PLC
+        trigger that came while not ready, and the count adds to `missed_triggers`."""
+        with self._changed:
+            self._counters.missed_triggers += count
+            self._flags |= Status.MISSED_TRIGGER
+            self._commit()
+
     def set_recipe(self, recipe: int) -> None:
         check_u16(recipe, "recipe")
         with self._changed:

@@ -100,3 +100,7 @@ class PlcHealthMonitor(StationListener):
         mask = event.detail.get("active_mask")
         if event.kind in SPC_EVENTS and isinstance(mask, int):
             self.handshake.set_spc(mask != 0, mask & 0xFFFF)
+        count = event.detail.get("count")
+        missed_parts = event.kind is EventKind.FRAMES_MISSED and event.detail.get("parts") is True
+        if missed_parts and isinstance(count, int) and count > 0:
+            self.handshake.missed_parts(count)

@@ -25,7 +25,7 @@ __all__ = [
     "inspection_row",
 ]
 
-# Every column but `id`, in table order (version 4).
+# Every column but `id`, in table order (version 5).
 INSPECTION_COLUMNS: tuple[str, ...] = (
     "seq",
     "trigger_id",
@@ -55,6 +55,10 @@ INSPECTION_COLUMNS: tuple[str, ...] = (
     "defect_classes",
     "brightness",
     "focus",
+    "camera_id",
+    "camera_frame_id",
+    "camera_timestamp_ns",
+    "pixel_format",
 )
 
 # What the worker writes: everything but the image, which the store sink attaches later.
@@ -117,6 +121,7 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
     defects = record.judgement.defects
     times = record.times
     health = record.image_health
+    camera = record.camera
     counts = class_counts(defects, class_names)
     return {
         "seq": record.seq,
@@ -151,6 +156,11 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
         "defect_classes": json.dumps(counts) if counts else "{}",
         "brightness": health.brightness if health else None,
         "focus": health.focus if health else None,
+        "camera_id": camera.camera_id if camera else None,
+        "camera_frame_id": camera.frame_id if camera else None,
+        # SQLite integers are signed 64-bit: a camera's ns timestamp fits until 2262
+        "camera_timestamp_ns": camera.timestamp_ns if camera else None,
+        "pixel_format": camera.pixel_format if camera else None,
     }
 
 

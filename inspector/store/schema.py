@@ -4,9 +4,9 @@ A database is at version `PRAGMA user_version`; opening it for writing runs ever
 migration above that, each in its own transaction (see `db.migrate`), so a crash or
 a failing step leaves the file at the version before it, never half-migrated.
 
-Adding a version (the MQTT outbox is 3, the SPC tables 4): append one `Migration`
-to `MIGRATIONS` with the next number, a one-line summary, its statements and, if rows
-must be rewritten or files looked at, a `step`. Never edit a released migration: a
+Adding a version (the MQTT outbox is 3, the SPC tables 4, the frame's origin 5): append
+one `Migration` to `MIGRATIONS` with the next number, a one-line summary, its statements
+and, if rows must be rewritten or files looked at, a `step`. Never edit a released migration: a
 station that already ran it will not run it again. Statements, not a script:
 `executescript()` would commit in the middle of the migration's transaction.
 """
@@ -281,6 +281,18 @@ CREATE TABLE audit_v4 (
 )
 
 
+# ---------------------------------------------------------------- version 5
+
+# The inspected frame's origin, as the camera told it (`FrameOrigin`): NULL for parts
+# logged before, and for a part that got no frame.
+_V5 = (
+    "ALTER TABLE inspections ADD COLUMN camera_id TEXT",
+    "ALTER TABLE inspections ADD COLUMN camera_frame_id INTEGER",
+    "ALTER TABLE inspections ADD COLUMN camera_timestamp_ns INTEGER",
+    "ALTER TABLE inspections ADD COLUMN pixel_format TEXT",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections: one row per part", _V1),
     Migration(
@@ -295,6 +307,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "SPC: subgroups, points, frozen limits, alarms; defect classes and image health "
         "per part; audit kind spc_limits",
         _V4,
+    ),
+    Migration(
+        5,
+        "the frame's origin per part: camera id, the camera's frame id and timestamp, pixel format",
+        _V5,
     ),
 )
 
