@@ -212,6 +212,8 @@ class Inspection:
     region: Region | None = None  # the part of the frame that was inspected
     image: np.ndarray | None = None  # a copy of that region, only when a sink keeps it
     image_health: ImageHealth | None = None  # measured only when an SPC monitor wants it
+    recipe: int | None = None  # the recipe that judged it (None: a station without recipes)
+    recipe_name: str | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -302,6 +304,7 @@ class EventKind(enum.Enum):
     CALIBRATION_CHANGED = (
         "calibration_changed"  # the calibration profile differs from the last start
     )
+    RECIPE_CHANGED = "recipe_changed"  # a recipe switch, done or refused (detail: who asked)
 
 
 class Severity(enum.Enum):

@@ -144,6 +144,7 @@ class PayloadBuilder:
             "config_hash": record.config_hash,
             "calibration_id": record.calibration_id,
             "frame_seq": record.frame_seq,
+            "recipe": _recipe(record),
         }
 
     def _defects(self, defects: Detections) -> list[dict[str, Any]]:
@@ -210,3 +211,10 @@ class StatusBuilder:
                 "inspector_version": self.version,
             }
         )
+
+
+def _recipe(record: Inspection) -> dict[str, Any] | None:
+    """The recipe that judged the part (null on a station without recipes)."""
+    if record.recipe is None:
+        return None
+    return {"number": record.recipe, "name": record.recipe_name}

@@ -25,7 +25,7 @@ __all__ = [
     "inspection_row",
 ]
 
-# Every column but `id`, in table order (version 4).
+# Every column but `id`, in table order (version 5).
 INSPECTION_COLUMNS: tuple[str, ...] = (
     "seq",
     "trigger_id",
@@ -55,6 +55,8 @@ INSPECTION_COLUMNS: tuple[str, ...] = (
     "defect_classes",
     "brightness",
     "focus",
+    "recipe",
+    "recipe_name",
 )
 
 # What the worker writes: everything but the image, which the store sink attaches later.
@@ -151,6 +153,8 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
         "defect_classes": json.dumps(counts) if counts else "{}",
         "brightness": health.brightness if health else None,
         "focus": health.focus if health else None,
+        "recipe": record.recipe,
+        "recipe_name": record.recipe_name,
     }
 
 

@@ -281,6 +281,16 @@ CREATE TABLE audit_v4 (
 )
 
 
+# ---------------------------------------------------------------- version 5: recipes
+# (issue 19; renumbered at merge if another version 5 lands first)
+
+_V5_RECIPES = (
+    # The recipe that judged the part: which rules and model a quality engineer must read.
+    "ALTER TABLE inspections ADD COLUMN recipe INTEGER",
+    "ALTER TABLE inspections ADD COLUMN recipe_name TEXT",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections: one row per part", _V1),
     Migration(
@@ -296,6 +306,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "per part; audit kind spc_limits",
         _V4,
     ),
+    Migration(5, "inspections: the recipe number and name that judged each part", _V5_RECIPES),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version
