@@ -10,6 +10,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from inspector.config import parse_config
@@ -53,9 +54,11 @@ RECIPES = [
 
 
 @contextmanager
-def running(tmp_path: Path, recipes=RECIPES, **kw: Any) -> Iterator[tuple[StationParts, Plc]]:
+def running(
+    tmp_path: Path, recipes=RECIPES, extra: dict | None = None, **kw: Any
+) -> Iterator[tuple[StationParts, Plc]]:
     write_folder(tmp_path / "f", 10)
-    config = parse_config(station_doc(tmp_path, recipes), "test")
+    config = parse_config(station_doc(tmp_path, recipes, **(extra or {})), "test")
     parts = build_station(config, **kw)
     endpoint = parts.plc.transport.endpoint
     parts.station.start()
@@ -210,3 +213,39 @@ def test_a_restart_resumes_the_last_recipe(tmp_path: Path, caplog, asked, expect
         assert plc.connection.read_station().active_recipe == expected
         assert parts.station.recipe == expected
     assert f"active at start-up: {said}" in caplog.text
+
+
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "active"),
+    [
+        ({}, {"recipe": 2}, 401, 1),  # guarded like any write
+        (AUTH, {"recipe": "2"}, 400, 1),
+        (AUTH, {"recipe": 70000}, 400, 1),
+        (AUTH, {"recipe": 9}, 202, 1),  # asked; refused by the station, old recipe kept
+        (AUTH, {"recipe": 2}, 202, 2),
+    ],
+)
+def test_the_operator_switches_through_the_dashboard(tmp_path: Path, headers, body, status, active):
+    token = tmp_path / "token"
+    token.write_text(TOKEN)
+    web = {"web": {"enabled": True, "port": 0, "token_file": str(token)}}
+    with running(tmp_path, extra=web) as (parts, plc):
+        answer = httpx.post(parts.web.url + "api/recipe", json=body, headers=headers, timeout=10)
+        assert answer.status_code == status, answer.text
+        time.sleep(0.2)  # the switch happens on the worker, between parts
+        block = plc.connection.read_station()
+        assert (parts.station.recipe, block.active_recipe, block.error_code) == (
+            active,
+            active,
+            ErrorCode.NONE,  # an operator's refused request does not stop the line
+        )
+    with closing(sqlite3.connect(tmp_path / "log.db")) as conn:
+        asked = conn.execute(
+            "SELECT json_extract(detail, '$.by') FROM events WHERE kind = 'recipe_changed'"
+        ).fetchall()
+    assert asked[0] == ("start-up",)
+    assert asked[1:] == ([("operator",)] if status == 202 else [])
