@@ -312,6 +312,15 @@ def bench_command(
     web: Annotated[
         bool, typer.Option("--web", help="Also: the pipeline with a browser on the dashboard.")
     ] = False,
+    recipes: Annotated[
+        int,
+        typer.Option(
+            "--recipes", help="Also time this many recipe changeovers over the PLC (0: no)."
+        ),
+    ] = 0,
+    recipe_model: Annotated[
+        Path | None, typer.Option(help="With --recipes: the second recipe's model.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
@@ -339,6 +348,8 @@ def bench_command(
         mqtt_backlog=mqtt_backlog,
         calibration=calibration,
         web=web,
+        recipe_switches=recipes,
+        recipe_model=recipe_model,
     )
     doc = run_bench(options)
     if as_json:
