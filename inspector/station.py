@@ -836,6 +836,7 @@ class Station:
             image_health=done.health,
             recipe=identity.recipe,
             recipe_name=identity.recipe_name,
+            class_names=self.pipeline.detector.info.names if self.recipes else None,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:

@@ -214,6 +214,8 @@ class Inspection:
     image_health: ImageHealth | None = None  # measured only when an SPC monitor wants it
     recipe: int | None = None  # the recipe that judged it (None: a station without recipes)
     recipe_name: str | None = None
+    # the judging model's classes, on a station whose recipes' models differ in them
+    class_names: tuple[str, ...] | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -222,6 +224,11 @@ class Inspection:
     @property
     def result_code(self) -> int:
         return self.judgement.result_code
+
+    def names(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The class names its class ids index: its own model's, else `default` (the
+        station's one model's)."""
+        return self.class_names if self.class_names is not None else default
 
     @property
     def latency_ms(self) -> float:

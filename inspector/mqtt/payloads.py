@@ -81,7 +81,7 @@ class PayloadBuilder:
     def result(self, record: Inspection, msg_seq: int) -> bytes:
         """One part's result. Defects that would make it larger than `max_bytes` are
         left out, the first ones kept, and counted in `defects_truncated`."""
-        defects = self._defects(record.judgement.defects)
+        defects = self._defects(record.judgement.defects, record.names(self.class_names))
         doc = self._result_doc(record, msg_seq, defects)
         payload = encode(doc)
         if len(payload) > self.max_bytes:
@@ -147,8 +147,7 @@ class PayloadBuilder:
             "recipe": _recipe(record),
         }
 
-    def _defects(self, defects: Detections) -> list[dict[str, Any]]:
-        names = self.class_names
+    def _defects(self, defects: Detections, names: tuple[str, ...]) -> list[dict[str, Any]]:
         return [
             {
                 "class": names[c] if 0 <= c < len(names) else f"#{c}",

@@ -90,7 +90,7 @@ class InspectionWriter:
         When this returns, the row is durable against a crash of the process and visible
         to every other connection. Raises `DataError` naming the database on failure,
         with nothing of this record written."""
-        row = inspection_row(record, self._class_names)
+        row = inspection_row(record, record.names(self._class_names))
         conn = self.connection
         try:
             with transaction(conn):
