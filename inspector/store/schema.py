@@ -288,6 +288,25 @@ _V5_RECIPES = (
     # The recipe that judged the part: which rules and model a quality engineer must read.
     "ALTER TABLE inspections ADD COLUMN recipe INTEGER",
     "ALTER TABLE inspections ADD COLUMN recipe_name TEXT",
+    # Every switch is audited: the CHECK widens by rebuilding the table, as in version 4.
+    """
+CREATE TABLE audit_v5 (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL
+              CHECK (kind IN ('config', 'model', 'threshold', 'calibration', 'spc_limits',
+                              'recipe')),
+    subject   TEXT NOT NULL,
+    old_hash  TEXT,
+    new_hash  TEXT,
+    command   TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "INSERT INTO audit_v5 SELECT id, wall_time, kind, subject, old_hash, new_hash, command, "
+    "detail FROM audit",
+    "DROP TABLE audit",
+    "ALTER TABLE audit_v5 RENAME TO audit",
+    "CREATE INDEX audit_kind_subject ON audit (kind, subject, id)",
 )
 
 
@@ -306,7 +325,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "per part; audit kind spc_limits",
         _V4,
     ),
-    Migration(5, "inspections: the recipe number and name that judged each part", _V5_RECIPES),
+    Migration(
+        5,
+        "inspections: the recipe number and name that judged each part; audit kind recipe",
+        _V5_RECIPES,
+    ),
 )
 
 SCHEMA_VERSION = MIGRATIONS[-1].version

@@ -139,6 +139,13 @@ def test_switching_back_and_forth_gives_every_part_its_recipes_model(tmp_path: P
                 expected[trigger_id] = number
     logged = rows(tmp_path)
     assert len(logged) == len(expected) == SWITCHES * PARTS_PER_RECIPE  # no part lost
+    with closing(sqlite3.connect(tmp_path / "log.db")) as conn:
+        audited = conn.execute(
+            "SELECT old_hash, new_hash, command FROM audit WHERE kind = 'recipe' ORDER BY id"
+        ).fetchall()
+    assert audited[0] == (None, "1", "start-up")
+    assert audited[1:3] == [("1", "2", "plc"), ("2", "1", "plc")]
+    assert len(audited) == 1 + SWITCHES  # every switch audited, with who asked
     for trigger_id, number in expected.items():
         recipe, name, sha, verdict = logged[trigger_id]
         assert (recipe, name, sha) == (number, RECIPES[number - 1]["name"], SHA[number])
