@@ -291,8 +291,9 @@ class StationConfig(Section):
     recipes: list[RecipeConfig] = Field(
         default_factory=list,
         max_length=256,
-        description="Products the PLC or the operator switches between (docs/recipes.md); "
-        "empty: one product, the station's own sections.",
+        description="Products the PLC or the operator switches between (docs/recipes.md), "
+        "or a folder of one YAML file per recipe; empty: one product, the station's own "
+        "sections.",
     )
     recipe: int | None = Field(
         None,
@@ -318,6 +319,22 @@ class StationConfig(Section):
                 "mqtt: MQTT is configured as a sink now: sinks: [{kind: mqtt, host: ...}] "
                 "(docs/mqtt.md)"
             )
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipes_from_a_folder(cls, data: Any, info: ValidationInfo) -> Any:
+        # `recipes: recipes/`: one YAML file per recipe, read in name order
+        if isinstance(data, dict) and isinstance(data.get("recipes"), str):
+            base = (info.context or {}).get("base")
+            folder = Path(data["recipes"])
+            folder = (
+                Path(base) / folder if base is not None and not folder.is_absolute() else folder
+            )
+            if not folder.is_dir():
+                raise ValueError(f"recipes: {folder} is not a folder of recipe files")
+            files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+            data = {**data, "recipes": [read_yaml(path) for path in files]}
         return data
 
     @model_validator(mode="after")

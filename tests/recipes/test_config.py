@@ -97,3 +97,38 @@ def test_config_check_opens_every_recipe(tmp_path: Path, recipe, problem):
 def test_config_check_passes_good_recipes(tmp_path: Path):
     config = parse_config(station(tmp_path, recipes=TWO), "test")
     assert [str(p) for p in start_problems(config) if "recipes" in str(p)] == []
+
+
+@pytest.mark.parametrize(
+    ("files", "numbers", "error"),
+    [
+        (
+            {
+                "a.yaml": "number: 1\nname: tile\n",
+                "b.yaml": f"number: 7\nname: steel\nmodel: {{path: {STEEL}}}\n",
+            },
+            [1, 7],
+            None,
+        ),
+        (
+            {"a.yaml": "number: 1\nname: tile\n", "b.yaml": "number: 1\nname: again\n"},
+            None,
+            r"recipes.1.number: 1 is also recipes.0's number",
+        ),
+        ({"a.yaml": "number: [1\n"}, None, r"a.yaml: line \d+: not valid YAML"),
+        (None, None, r"recipes: .*nowhere is not a folder of recipe files"),
+    ],
+)
+def test_recipes_from_a_folder(tmp_path: Path, files, numbers, error):
+    folder = tmp_path / "recipes"
+    if files is not None:
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    doc = station(tmp_path, recipes="recipes" if files is not None else "nowhere")
+    if error is not None:
+        with pytest.raises(ConfigError, match=error):
+            parse_config(doc, "test", base=tmp_path)
+        return
+    config = parse_config(doc, "test", base=tmp_path)
+    assert [r.number for r in config.recipes] == numbers
