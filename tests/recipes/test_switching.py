@@ -137,8 +137,7 @@ def test_switching_back_and_forth_gives_every_part_its_recipes_model(tmp_path: P
                 trigger_id, result = plc.inspect()
                 assert result.trigger_id_echo == trigger_id
                 expected[trigger_id] = number
-    logged = rows(tmp_path)
-    assert len(logged) == len(expected) == SWITCHES * PARTS_PER_RECIPE  # no part lost
+    check_parts(tmp_path, expected, SWITCHES * PARTS_PER_RECIPE)
     with closing(sqlite3.connect(tmp_path / "log.db")) as conn:
         audited = conn.execute(
             "SELECT old_hash, new_hash, command FROM audit WHERE kind = 'recipe' ORDER BY id"
@@ -146,10 +145,44 @@ def test_switching_back_and_forth_gives_every_part_its_recipes_model(tmp_path: P
     assert audited[0] == (None, "1", "start-up")
     assert audited[1:3] == [("1", "2", "plc"), ("2", "1", "plc")]
     assert len(audited) == 1 + SWITCHES  # every switch audited, with who asked
+
+
+def check_parts(tmp_path: Path, expected: dict[int, int], parts: int) -> None:
+    """Every part logged once, judged in time by the model of the recipe it expected."""
+    logged = rows(tmp_path)
+    assert len(logged) == len(expected) == parts  # no part lost
     for trigger_id, number in expected.items():
         recipe, name, sha, verdict = logged[trigger_id]
         assert (recipe, name, sha) == (number, RECIPES[number - 1]["name"], SHA[number])
         assert verdict in (Verdict.PASS.value, Verdict.FAIL.value)  # judged, in time
+
+
+def test_a_switch_asked_while_a_part_is_in_flight_waits_for_it(tmp_path: Path):
+    """RECIPE_LOAD right after TRIGGER_ACK, before the result: that part is the old
+    recipe's, the next one the new recipe's; back and forth 50 times."""
+    expected: dict[int, int] = {}
+    with running(tmp_path) as (_, plc):
+        for switch in range(50):
+            old, new = (1, 2) if switch % 2 == 0 else (2, 1)
+            plc.trigger_id += 1
+            plc.connection.write_words(HR.TRIGGER_ID, [plc.trigger_id])
+            plc.control(ARM | Control.TRIGGER)
+            plc.wait(lambda b: b.status & (Status.TRIGGER_ACK | Status.RESULT_VALID), "ACK")
+            plc.connection.write_words(HR.RECIPE_REQUEST, [new])
+            plc.control(ARM | Control.RECIPE_LOAD)
+            expected[plc.trigger_id] = old
+            block = plc.wait(lambda b: Status.RESULT_VALID in b.status, "RESULT_VALID")
+            assert block.trigger_id_echo == plc.trigger_id
+            plc.control(ARM | Control.RECIPE_LOAD | Control.RESULT_ACK)
+            block = plc.wait(
+                lambda b: not b.status & (Status.RECIPE_SWITCHING | Status.RESULT_VALID),
+                "switched and acknowledged",
+            )
+            assert (block.active_recipe, Status.READY in block.status) == (new, True)
+            plc.control(ARM)
+            trigger_id, _ = plc.inspect()
+            expected[trigger_id] = new
+    check_parts(tmp_path, expected, 100)
 
 
 @pytest.mark.parametrize(
