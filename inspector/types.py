@@ -227,6 +227,10 @@ class Inspection:
     image: np.ndarray | None = None  # a copy of that region, only when a sink keeps it
     image_health: ImageHealth | None = None  # measured only when an SPC monitor wants it
     camera: FrameOrigin | None = None  # the inspected frame's origin
+    recipe: int | None = None  # the recipe that judged it (None: a station without recipes)
+    recipe_name: str | None = None
+    # the judging model's classes, on a station whose recipes' models differ in them
+    class_names: tuple[str, ...] | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -235,6 +239,11 @@ class Inspection:
     @property
     def result_code(self) -> int:
         return self.judgement.result_code
+
+    def names(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The class names its class ids index: its own model's, else `default` (the
+        station's one model's)."""
+        return self.class_names if self.class_names is not None else default
 
     @property
     def latency_ms(self) -> float:
@@ -319,6 +328,7 @@ class EventKind(enum.Enum):
     )
     FRAMES_MISSED = "frames_missed"  # the camera's frame ids skipped, or frames came incomplete
     CAMERA_RESTARTED = "camera_restarted"  # a stalled stream was restarted, or reconfigured
+    RECIPE_CHANGED = "recipe_changed"  # a recipe switch, done or refused (detail: who asked)
 
 
 class Severity(enum.Enum):

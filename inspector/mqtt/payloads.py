@@ -92,7 +92,7 @@ class PayloadBuilder:
     def result(self, record: Inspection, msg_seq: int) -> bytes:
         """One part's result. Defects that would make it larger than `max_bytes` are
         left out, the first ones kept, and counted in `defects_truncated`."""
-        defects = self._defects(record.judgement.defects)
+        defects = self._defects(record.judgement.defects, record.names(self.class_names))
         doc = self._result_doc(record, msg_seq, defects)
         payload = encode(doc)
         if len(payload) > self.max_bytes:
@@ -156,10 +156,10 @@ class PayloadBuilder:
             "calibration_id": record.calibration_id,
             "frame_seq": record.frame_seq,
             "camera": _camera(record.camera),
+            "recipe": _recipe(record),
         }
 
-    def _defects(self, defects: Detections) -> list[dict[str, Any]]:
-        names = self.class_names
+    def _defects(self, defects: Detections, names: tuple[str, ...]) -> list[dict[str, Any]]:
         return [
             {
                 "class": names[c] if 0 <= c < len(names) else f"#{c}",
@@ -222,3 +222,10 @@ class StatusBuilder:
                 "inspector_version": self.version,
             }
         )
+
+
+def _recipe(record: Inspection) -> dict[str, Any] | None:
+    """The recipe that judged the part (null on a station without recipes)."""
+    if record.recipe is None:
+        return None
+    return {"number": record.recipe, "name": record.recipe_name}

@@ -292,6 +292,33 @@ _V5 = (
     "ALTER TABLE inspections ADD COLUMN pixel_format TEXT",
 )
 
+# ---------------------------------------------------------------- version 6
+
+_V6 = (
+    # The recipe that judged the part: which rules and model a quality engineer must read.
+    "ALTER TABLE inspections ADD COLUMN recipe INTEGER",
+    "ALTER TABLE inspections ADD COLUMN recipe_name TEXT",
+    # Every switch is audited: the CHECK widens by rebuilding the table, as in version 4.
+    """
+CREATE TABLE audit_v6 (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL
+              CHECK (kind IN ('config', 'model', 'threshold', 'calibration', 'spc_limits',
+                              'recipe')),
+    subject   TEXT NOT NULL,
+    old_hash  TEXT,
+    new_hash  TEXT,
+    command   TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "INSERT INTO audit_v6 SELECT id, wall_time, kind, subject, old_hash, new_hash, command, "
+    "detail FROM audit",
+    "DROP TABLE audit",
+    "ALTER TABLE audit_v6 RENAME TO audit",
+    "CREATE INDEX audit_kind_subject ON audit (kind, subject, id)",
+)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections: one row per part", _V1),
@@ -312,6 +339,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "the frame's origin per part: camera id, the camera's frame id and timestamp, pixel format",
         _V5,
+    ),
+    Migration(
+        6,
+        "inspections: the recipe number and name that judged each part; audit kind recipe",
+        _V6,
     ),
 )
 
