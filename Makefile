@@ -11,10 +11,23 @@ WORK ?= .work
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 
 # Debian packages the tests talk to: mbpoll (a Modbus client written by others), the
-# Mosquitto broker the MQTT tests start and its clients (mosquitto_sub, mosquitto_pub).
-# Each is PACKAGE or PACKAGE:COMMAND, where the command that shows it is installed is
-# not named like the package (an absolute path for one outside a user's PATH).
-DEB_PACKAGES ?= mbpoll mosquitto:/usr/sbin/mosquitto mosquitto-clients:mosquitto_sub
+# Mosquitto broker the MQTT tests start and its clients (mosquitto_sub, mosquitto_pub),
+# Aravis (its GigE Vision camera simulator, and the GObject introspection data the
+# `aravis` source loads), what PyGObject needs to build in the venv, ffmpeg, and the
+# GStreamer RTSP server the OpenCV source tests read a live stream from
+# (tests/camera/rtsp_server.py: gst-rtsp-server, JPEG and RTP from plugins-good).
+# Each is PACKAGE or PACKAGE:CHECK, where CHECK shows the package is installed when it is
+# not a command named like the package: a command, an absolute path of a command outside
+# a user's PATH, or the absolute path of a file the package installs (a library has no
+# command).
+LIBDIR := /usr/lib/$(shell uname -m)-linux-gnu
+DEB_PACKAGES ?= mbpoll mosquitto:/usr/sbin/mosquitto mosquitto-clients:mosquitto_sub \
+	aravis-tools:arv-fake-gv-camera-0.8 \
+	gir1.2-aravis-0.8:$(LIBDIR)/girepository-1.0/Aravis-0.8.typelib \
+	libgirepository1.0-dev:$(LIBDIR)/pkgconfig/gobject-introspection-1.0.pc \
+	libcairo2-dev:$(LIBDIR)/pkgconfig/cairo.pc pkg-config ffmpeg \
+	gir1.2-gst-rtsp-server-1.0:$(LIBDIR)/girepository-1.0/GstRtspServer-1.0.typelib \
+	gstreamer1.0-plugins-good:$(LIBDIR)/gstreamer-1.0/libgstrtp.so
 # the dashboard's browser test drives Debian's chromium (Playwright, no browser download)
 DEB_PACKAGES += chromium
 # the service unit's test runs systemd-analyze verify on deploy/inspector.service
@@ -36,11 +49,13 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	else $(BIN)/pip install --quiet --disable-pip-version-check -e '.[openvino,web]'; fi
 	touch $@
 
-# Everything: runtime, training (torch + Ultralytics, AGPL-3.0) and test tools.
+# Everything: runtime, training (torch + Ultralytics, AGPL-3.0), Aravis cameras and test
+# tools. PyGObject (the aravis extra) builds from source against Debian's libraries, so
+# the system packages come first.
 venv: $(VENV)/.full
-$(VENV)/.full: pyproject.toml | $(BIN)/python
+$(VENV)/.full: pyproject.toml | system-deps $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PINS)
-	$(BIN)/pip install --quiet -e '.[train,openvino,web,sparkplug,dev]'
+	$(BIN)/pip install --quiet -e '.[train,openvino,aravis,web,sparkplug,dev]'
 	touch $@
 
 # The station end to end on the bundled conveyor recording (about a minute, real time).
@@ -69,13 +84,15 @@ docs: venv-runtime
 	$(BIN)/inspector config schema --markdown --output docs/config.md
 	$(BIN)/inspector plc docs
 
+# A CHECK with a slash that is not a command is a file the package installs.
 system-deps:
-	@missing=""; for entry in $(DEB_PACKAGES); do package=$${entry%%:*}; command=$${entry#*:}; \
-		command -v $$command >/dev/null || missing="$$missing $$package"; done; \
+	@missing=""; for entry in $(DEB_PACKAGES); do package=$${entry%%:*}; check=$${entry#*:}; \
+		command -v $$check >/dev/null || [ "$${check#/}" != "$$check" -a -e "$$check" ] \
+		|| missing="$$missing $$package"; done; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
-test: venv system-deps
+test: system-deps venv
 	$(BIN)/ruff check inspector tests
 	$(BIN)/ruff format --check inspector tests
 	$(BIN)/python -m mypy inspector

@@ -95,6 +95,8 @@ class BenchOptions:
     mqtt_backlog: int = 20_000
     calibration: Path | None = None
     web: bool = False  # also: the pipeline with a browser watching the dashboard
+    recipe_switches: int = 0  # also: recipe changeovers over the PLC (inspector.recipes_bench)
+    recipe_model: Path | None = None  # the second recipe's model (default: `model`)
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_SETTINGS:
@@ -478,6 +480,12 @@ def _measure_calibration(options: BenchOptions) -> dict[str, Any]:
     return measure_calibration(first_frame(options.video), options.calibration, input_hw)
 
 
+def _measure_recipes(options: BenchOptions) -> dict[str, Any]:
+    from inspector.recipes_bench import measure_recipes
+
+    return measure_recipes(options)
+
+
 def _measure_web(options: BenchOptions) -> dict[str, Any]:
     from inspector.web.bench import measure_web
 
@@ -538,6 +546,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         doc["calibration"] = _leg("calibration", _measure_calibration, options, steal)
     if options.web:
         doc["web"] = _leg("web", _measure_web, options, steal)
+    if options.recipe_switches:
+        doc["recipes"] = _leg("recipes", _measure_recipes, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

@@ -63,6 +63,7 @@ __all__ = [
     "OpenCVCamera",
     "PartDetection",
     "PresenceTrigger",
+    "RecipeConfig",
     "Roi",
     "StationConfig",
     "StationInfo",
@@ -75,6 +76,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "read_yaml",
+    "recipe_config",
 ]
 
 MAX_PX = 65535.0
@@ -221,6 +223,36 @@ class StationInfo(Section):
     line: Name = Field("line-1", description="Production line id.")
 
 
+class RecipeConfig(Section):
+    """One product the station can judge (docs/recipes.md). A section a recipe leaves
+    out is the station's own; one it gives replaces the station's section whole."""
+
+    number: int = Field(
+        ge=0, le=65535, description="Recipe number: what the PLC writes to RECIPE_REQUEST."
+    )
+    name: Name = Field(description="Product name, on every record this recipe judged.")
+    model: ModelConfig | None = Field(None, description="The detector (None: the station's).")
+    judge: JudgeConfig | None = Field(None, description="Pass/fail rules (None: the station's).")
+    locate: LocateConfig | None = Field(
+        None, description="Part locating for region-less triggers (None: the station's)."
+    )
+    calibration: CalibrationConfig | None = Field(
+        None, description="Calibration profile: scale, ROI, undistortion (None: the station's)."
+    )
+    spc: SpcConfig | None = Field(
+        None, description="SPC monitors (None: the station's); applied from the next start."
+    )
+    preload: bool = Field(
+        True,
+        description="Open the model at start (within recipe_memory_mb) so a switch takes "
+        "milliseconds; false: open it when the recipe is asked for.",
+    )
+
+
+# What a recipe may replace of the station's sections: the one list `recipe_config` reads.
+RECIPE_SECTIONS = ("model", "judge", "locate", "calibration", "spc")
+
+
 class StationConfig(Section):
     """The whole station.yaml. Plug-in fields are typed by their base here; the model
     that validates a file is `config_model()`, which narrows them to the registered
@@ -256,6 +288,27 @@ class StationConfig(Section):
         default_factory=WebConfig,
         description="Operator dashboard, /metrics, /healthz, /readyz (docs/dashboard.md).",
     )
+    recipes: list[RecipeConfig] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Products the PLC or the operator switches between (docs/recipes.md), "
+        "or a folder of one YAML file per recipe; empty: one product, the station's own "
+        "sections.",
+    )
+    recipe: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Recipe at the first start (None: the first listed); a restart resumes "
+        "the last active one.",
+    )
+    recipe_memory_mb: float = Field(
+        2048.0,
+        gt=0,
+        le=1_048_576,
+        description="Model files preloaded at start may add up to this; recipes beyond it "
+        "load on demand.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -267,6 +320,37 @@ class StationConfig(Section):
                 "(docs/mqtt.md)"
             )
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _recipes_from_a_folder(cls, data: Any, info: ValidationInfo) -> Any:
+        # `recipes: recipes/`: one YAML file per recipe, read in name order
+        if isinstance(data, dict) and isinstance(data.get("recipes"), str):
+            base = (info.context or {}).get("base")
+            folder = Path(data["recipes"])
+            folder = (
+                Path(base) / folder if base is not None and not folder.is_absolute() else folder
+            )
+            if not folder.is_dir():
+                raise ValueError(f"recipes: {folder} is not a folder of recipe files")
+            files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+            data = {**data, "recipes": [read_yaml(path) for path in files]}
+        return data
+
+    @model_validator(mode="after")
+    def _recipes_unique(self) -> StationConfig:
+        seen: dict[int, int] = {}
+        for index, recipe in enumerate(self.recipes):
+            if recipe.number in seen:
+                raise ValueError(
+                    f"recipes.{index}.number: {recipe.number} is also recipes."
+                    f"{seen[recipe.number]}'s number; each recipe needs its own"
+                )
+            seen[recipe.number] = index
+        if self.recipe is not None and self.recipe not in seen:
+            known = sorted(seen) or "none"
+            raise ValueError(f"recipe: {self.recipe} is not a configured recipe (known: {known})")
+        return self
 
     @model_validator(mode="after")
     def _plc_trigger_needs_plc(self) -> StationConfig:
@@ -304,6 +388,12 @@ def _assembled(version: int) -> type[StationConfig]:
         __doc__=ModelConfig.__doc__,
         backend=_narrowed(ModelConfig, "backend", _union(BACKENDS)),
     )
+    recipe = create_model(
+        "RecipeConfig",
+        __base__=RecipeConfig,
+        __doc__=RecipeConfig.__doc__,
+        model=_narrowed(RecipeConfig, "model", model | None),
+    )
     return create_model(
         "StationConfig",
         __base__=StationConfig,
@@ -312,6 +402,7 @@ def _assembled(version: int) -> type[StationConfig]:
         trigger=_narrowed(StationConfig, "trigger", _union(TRIGGERS)),
         model=_narrowed(StationConfig, "model", model),
         sinks=_narrowed(StationConfig, "sinks", list[_union(SINKS)]),  # type: ignore[misc]
+        recipes=_narrowed(StationConfig, "recipes", list[recipe]),
     )
 
 
@@ -469,3 +560,19 @@ def config_hash(config: StationConfig) -> str:
     """Short sha256 of the validated config: records say which config judged them."""
     text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def recipe_config(config: StationConfig, number: int) -> StationConfig:
+    """The station's config as recipe `number` runs it: the recipe's sections over the
+    station's (the one merge; `config` was validated whole at load, so this cannot fail
+    except for a number that names no recipe)."""
+    for recipe in config.recipes:
+        if recipe.number == number:
+            update = {
+                name: getattr(recipe, name)
+                for name in RECIPE_SECTIONS
+                if getattr(recipe, name) is not None
+            }
+            return config.model_copy(update=update)
+    known = sorted(r.number for r in config.recipes) or "none"
+    raise ConfigError(f"recipe {number} is not configured (known: {known})")

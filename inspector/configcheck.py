@@ -11,9 +11,10 @@ field; a live camera is never opened (that would take it from a running station)
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-from inspector.config import StationConfig, config_files
+from inspector.config import StationConfig, config_files, recipe_config
 from inspector.errors import DataError, InspectorError, ModelError
 
 __all__ = ["CREATED", "exit_code", "start_problems"]
@@ -44,6 +45,8 @@ def start_problems(config: StationConfig) -> list[InspectorError]:
     if "camera" not in failed:
         with_profile = "calibration" not in failed
         problems += [("camera", e) for e in _camera_problems(config, with_profile)]
+    if "recipes" not in failed:
+        problems += [("recipes", e) for e in _recipe_problems(config)]
     return [error for _, error in problems]
 
 
@@ -52,10 +55,14 @@ def exit_code(problems: list[InspectorError]) -> int:
     return max(problem.exit_code for problem in problems)
 
 
+_RECIPE_FIELD = re.compile(r"recipes\.\d+\.")
+
+
 def _path_problem(field: str, path: Path) -> InspectorError | None:
-    error = ModelError if field.startswith("model.") else DataError
-    if field in CREATED:
-        return _creatable_problem(field, path, CREATED[field])
+    section = _RECIPE_FIELD.sub("", field, count=1)  # a recipe's fields are the station's
+    error = ModelError if section.startswith("model.") else DataError
+    if section in CREATED:
+        return _creatable_problem(field, path, CREATED[section])
     if not path.exists():
         return error(f"{field}: {path}: not found")
     if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
@@ -105,6 +112,18 @@ def _model_problems(config: StationConfig) -> list[InspectorError]:
         return [exc]
     detector.close()
     return []
+
+
+def _recipe_problems(config: StationConfig) -> list[InspectorError]:
+    """Each recipe's model opens with its own rules and its profile loads, as a switch
+    to it would need; the messages name the recipe's field."""
+    problems: list[InspectorError] = []
+    for index, recipe in enumerate(config.recipes):
+        merged = recipe_config(config, recipe.number)
+        found = _calibration_problems(merged) or _model_problems(merged)
+        for problem in found:
+            problems.append(type(problem)(f"recipes.{index} ({recipe.name}): {problem}"))
+    return problems
 
 
 def _camera_problems(config: StationConfig, with_profile: bool) -> list[InspectorError]:

@@ -9,6 +9,7 @@ starts owns the stack and closes it on `stop()`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,12 +20,13 @@ import numpy as np
 from inspector.calibrate.profile import Profile, load_flat_gain, station_profile
 from inspector.camera.base import FrameShape, FrameSource, open_source
 from inspector.camera.capture import Capture, CaptureState, FramePool
-from inspector.config import StationConfig, config_hash
+from inspector.config import StationConfig, config_hash, recipe_config
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, open_detector
 from inspector.errors import ConfigError, ModelError, ModelOutputError
 from inspector.judge import Judge
 from inspector.modelcard import load_card
 from inspector.plc.link import PlcLink, open_plc
+from inspector.recipes import Recipe, RecipeBook, Requester
 from inspector.registry import OpenContext
 from inspector.sdnotify import SystemdNotifier
 from inspector.sinks.base import Sink, SinkRunner
@@ -38,6 +40,7 @@ from inspector.store.audit import AuditEntry, AuditKind, audit_start
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
 from inspector.store.link import StoreLink
+from inspector.store.recipe import last_recipe
 from inspector.store.sink import StoreSink
 from inspector.trigger.base import Trigger, open_trigger
 from inspector.types import EventKind, Frame, Region, StationListener
@@ -121,14 +124,23 @@ def build_station(
     max_pending_frames: int = 4,
     source: FrameSource | None = None,
     command: str = "inspector run",
+    recipe: int | None = None,
 ) -> StationParts:
     """Open model (unless given), source (unless given), PLC link, trigger, log and
-    sinks, and wire the station. On any failure everything opened is closed again."""
+    sinks, and wire the station. On any failure everything opened is closed again.
+    With recipes, the model is the start recipe's (`recipe`, else the last active one,
+    else the configured one) and `config` is that recipe's merged config."""
     with contextlib.ExitStack() as stack:
+        book: RecipeBook | None = None
+        opened = _own_source(config, source, stack) if config.recipes else None
+        if opened is not None:
+            book, first, why = _open_recipes(config, recipe, opened.frame_shape, stack)
+            config = recipe_config(config, first.number)
+            model = (first.detector, first.judge)  # the book closes it
         detector, judge = model or open_model(config)
-        stack.callback(detector.close)
-        source = source or open_source(config.camera)
-        stack.callback(source.close)
+        if book is None:
+            stack.callback(detector.close)
+        source = opened or _own_source(config, source, stack)
         check_rois(config, source.frame_shape)
         profile = station_profile(config.calibration)
         calibration_id = check_calibration(profile, config, source.frame_shape)
@@ -165,15 +177,27 @@ def build_station(
             spc,
             calibration_id,
             *preprocess,
+            recipes=book,
         )
         station = _wire(config, parts, max_pending_frames)
         web = _open_web(config, dashboard, station, store, link, stack)
         for change in changes:
             if change.old_hash or change.new_hash:  # no calibration before or now: no news
                 station.note_change(_CHANGE_EVENTS[change.kind], _change_message(change))
+        if book is not None:
+            _note_start_recipe(station, first, why)
         station_stack = stack.pop_all()
     station.adopt(station_stack)
     return StationParts(station, detector, judge, store.events, link, web)
+
+
+def _own_source(
+    config: StationConfig, source: FrameSource | None, stack: contextlib.ExitStack
+) -> FrameSource:
+    """The given source or a newly opened one, closed with the station either way."""
+    source = source or open_source(config.camera)
+    stack.callback(source.close)
+    return source
 
 
 def _run(runner: SinkRunner, stack: contextlib.ExitStack) -> SinkRunner:
@@ -198,6 +222,7 @@ class _Opened:
     calibration_id: str | None = None
     rectifier: Rectifier | None = None
     roi: Region | None = None
+    recipes: RecipeBook | None = None
 
 
 def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
@@ -219,6 +244,11 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
         run_id=uuid.uuid4().hex[:12],
         calibration_id=parts.calibration_id,
     )
+    first = _first_recipe(parts.recipes)
+    if first is not None:
+        identity = dataclasses.replace(
+            identity, model_id=first.model_id, recipe=first.number, recipe_name=first.name
+        )
     listeners: tuple[StationListener, ...] = (link.monitor,) if link else ()
     notifier = SystemdNotifier.from_environment()  # under systemd's Type=notify
     listeners += (notifier,) if notifier else ()
@@ -245,12 +275,110 @@ def _wire(config: StationConfig, parts: _Opened, max_pending: int) -> Station:
             max_model_failures=config.model.max_failures,
         ),
         listeners=listeners,
+        recipes=parts.recipes,
     )
     if link is not None:
         link.handshake.set_reset_listener(station.reset_faults)
+    if link is not None and first is not None:
+        link.handshake.set_recipe(first.number)
+        link.handshake.set_recipe_listener(
+            lambda request: station.request_recipe(request.number, Requester.PLC)
+        )
     if parts.spc is not None and link is not None:
         link.handshake.set_spc_ack_listener(parts.spc.request_ack)
     return station
+
+
+def _first_recipe(book: RecipeBook | None) -> Recipe | None:
+    """The recipe the book loaded first: the one the station starts with."""
+    if book is None:
+        return None
+    return book.get(book.loaded()[0])
+
+
+def _open_recipes(
+    config: StationConfig, asked: int | None, frame_shape: FrameShape, stack: contextlib.ExitStack
+) -> tuple[RecipeBook, Recipe, str]:
+    """The recipe book with the start recipe loaded first, then the preloaded ones
+    within `recipe_memory_mb`; and why the start recipe is the one it is."""
+    book = RecipeBook(
+        {r.number: r.name for r in config.recipes}, _recipe_loader(config, frame_shape)
+    )
+    stack.callback(book.close)
+    number, why = _start_recipe(config, asked)
+    first = book.get(number)
+    budget = config.recipe_memory_mb * 1024 * 1024 - _model_bytes(config, number)
+    for recipe in config.recipes:
+        size = _model_bytes(config, recipe.number)
+        if recipe.preload and recipe.number != number and size <= budget:
+            book.get(recipe.number)
+            budget -= size
+    return book, first, why
+
+
+def _start_recipe(config: StationConfig, asked: int | None) -> tuple[int, str]:
+    if asked is not None:
+        return asked, "asked for at start-up"
+    last = last_recipe(config.storage.database)
+    if last is not None and any(r.number == last for r in config.recipes):
+        return last, "the last active recipe"
+    if config.recipe is not None:
+        return config.recipe, "the configured start recipe"
+    return config.recipes[0].number, "the first configured recipe"
+
+
+def _model_bytes(config: StationConfig, number: int) -> int:
+    """What a recipe's model costs the memory budget: its file(s) on disk."""
+    path = recipe_config(config, number).model.path
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size if path.exists() else 0
+
+
+def _recipe_loader(config: StationConfig, frame_shape: FrameShape) -> Callable[[int], Recipe]:
+    """Open one recipe as a start would: its model and rules, its calibration checked
+    against the camera's frame, its part locator."""
+    names = {r.number: r.name for r in config.recipes}
+
+    def load(number: int) -> Recipe:
+        merged = recipe_config(config, number)
+        detector, judge = open_model(merged)
+        try:
+            check_rois(merged, frame_shape)
+            profile = station_profile(merged.calibration)
+            calibration_id = check_calibration(profile, merged, frame_shape)
+            rectifier, roi = calibration_stage(profile, merged, detector, frame_shape)
+        except BaseException:
+            detector.close()
+            raise
+        locate = PartLocator(merged.locate) if merged.locate else None
+        return Recipe(
+            number,
+            names[number],
+            detector,
+            judge,
+            merged.model.path.name,
+            locate,
+            rectifier,
+            roi,
+            calibration_id,
+        )
+
+    return load
+
+
+def _note_start_recipe(station: Station, recipe: Recipe, why: str) -> None:
+    """The start recipe, in the log and the event log (which a restart resumes from)."""
+    station.note_change(
+        EventKind.RECIPE_CHANGED,
+        f"recipe {recipe.number} ({recipe.name}) active at start-up: {why}",
+        recipe=recipe.number,
+        name=recipe.name,
+        by=Requester.START.value,
+        model_sha256=recipe.detector.info.sha256,
+        load_ms=round(recipe.load_ms, 1),
+        error="",
+    )
 
 
 def _open_plc(config: StationConfig, stack: contextlib.ExitStack) -> PlcLink | None:

@@ -33,12 +33,13 @@ from typing import Protocol
 
 import numpy as np
 
-from inspector.camera.base import SourceReport
+from inspector.camera.base import SourceNote, SourceReport
 from inspector.camera.capture import Capture, CaptureState
 from inspector.detect.base import Detector
 from inspector.detect.lane import Ticket, open_lane
 from inspector.errors import InspectorError, ModelOutputError
 from inspector.judge import Judge
+from inspector.recipes import Recipe, RecipeBook, RecipeError, RecipeRefusal, Requester
 from inspector.sinks.base import SinkRunner
 from inspector.trigger.base import Trigger
 from inspector.types import (
@@ -100,6 +101,8 @@ class RecordIdentity:
     config_hash: str
     run_id: str = ""
     calibration_id: str | None = None
+    recipe: int | None = None
+    recipe_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,16 @@ class LatestFrame:
             frame.done()
 
 
+@dataclass(frozen=True, slots=True)
+class _RecipeSwitch:
+    """A recipe request in the worker's queue: parts triggered before it finish with
+    the old recipe, parts after it are judged with the new one."""
+
+    number: int
+    by: Requester
+    t_request: float
+
+
 @dataclass(eq=False, slots=True)
 class _Part:
     """A part between `_begin` and `_finish`: decided already, or detecting."""
@@ -277,8 +290,10 @@ class Station:
         options: StationOptions | None = None,
         listeners: tuple[StationListener, ...] = (),
         resources: contextlib.ExitStack | None = None,
+        recipes: RecipeBook | None = None,
     ) -> None:
-        self.pipeline = pipeline
+        self.pipeline = pipeline  # replaced whole, by the worker only, at a recipe switch
+        self.recipes = recipes
         self.sinks = sinks
         self.options = options or StationOptions()
         self.stats = StationStats()
@@ -287,7 +302,7 @@ class Station:
         self._state = StationState.STARTING
         self._state_lock = threading.Lock()
         self._faults = _Faults()
-        self._events: queue.Queue[TriggerEvent | None] = queue.Queue()
+        self._events: queue.Queue[TriggerEvent | _RecipeSwitch | None] = queue.Queue()
         # events holding a pool frame; beyond this the capture pool would run dry
         self._frame_slots = threading.BoundedSemaphore(self.options.max_pending_frames)
         self._latest = LatestFrame()
@@ -300,6 +315,7 @@ class Station:
         self._lane = open_lane(pipeline.detector, self.options.overlap, pipeline.rectifier)
         self._worker = threading.Thread(target=self._work, name="inspect", daemon=True)
         self.capture = capture_factory(self._on_frame, self._on_capture_state)
+        self.capture.listen(self._on_source_note)
 
     # ---------------------------------------------------------------- public surface
 
@@ -338,10 +354,21 @@ class Station:
         """Inspect a part now (a manual trigger); False when the trigger is not running."""
         return self.trigger.fire(part_serial)
 
-    def note_change(self, kind: EventKind, message: str) -> None:
-        """Announce a change of config, model, threshold or calibration (the factory
-        tells what the store's audit found at start)."""
-        self._announce(kind, Severity.INFO, message)
+    @property
+    def recipe(self) -> int | None:
+        """The active recipe's number (None: a station without recipes)."""
+        return self.pipeline.identity.recipe
+
+    def request_recipe(self, number: int, by: Requester) -> None:
+        """Switch to recipe `number` once the parts triggered so far are finished; never
+        blocks. The outcome is announced as a RECIPE_CHANGED event (severity ERROR, the
+        old recipe kept, when it cannot run)."""
+        self._events.put(_RecipeSwitch(number, by, time.monotonic()))
+
+    def note_change(self, kind: EventKind, message: str, **detail: str | int | float) -> None:
+        """Announce a change of config, model, threshold, calibration or recipe (the
+        factory tells what the store's audit found at start, and the start recipe)."""
+        self._announce(kind, Severity.INFO, message, **detail)
 
     def reset_faults(self) -> None:
         """Clear latched MODEL and LOG faults (the PLC's ERROR_RESET, an operator)."""
@@ -526,6 +553,12 @@ class Station:
         elif state is CaptureState.RUNNING and self._state is StationState.FAULT:
             self._announce(EventKind.CAMERA_BACK, Severity.INFO, f"camera back: {message}")
 
+    def _on_source_note(self, note: SourceNote) -> None:
+        """Frames the camera's ids say were missed (a part the line sent that the station
+        never saw: the PLC status sets MISSED_TRIGGER), a stalled stream restarted."""
+        kind = _NOTE_EVENTS.get(note.kind, EventKind.SOURCE_ERRORS)
+        self._announce(kind, Severity.WARNING, note.message, count=note.count, parts=note.parts)
+
     def _on_frame(self, frame: Frame) -> None:
         if not self.trigger.frame_driven:
             self._latest.put(frame)
@@ -580,11 +613,82 @@ class Station:
                     self._finish_oldest(in_flight)
                 self._events.task_done()
                 return
+            if isinstance(event, _RecipeSwitch):  # parts triggered before it keep the old
+                while in_flight:
+                    self._finish_oldest(in_flight)
+                self._switch_recipe(event)
+                self._events.task_done()
+                continue
             if event.frame is None:
                 # its frame may be a frame period away: no finished part waits for it
                 while in_flight:
                     self._finish_oldest(in_flight)
             in_flight.append(self._begin(event))
+
+    def _switch_recipe(self, request: _RecipeSwitch) -> None:
+        """Swap the recipe's stages into the pipeline between two parts, or keep the old
+        recipe when the new one cannot run; either way one RECIPE_CHANGED event."""
+        old = self.pipeline.identity
+        self._mark_busy(True)
+        try:
+            if self.recipes is None:
+                raise RecipeError("this station has no recipes", RecipeRefusal.UNKNOWN)
+            recipe = self.recipes.get(request.number)
+        except RecipeError as exc:
+            self._mark_busy(False)
+            self._announce(
+                EventKind.RECIPE_CHANGED,
+                Severity.ERROR,
+                f"recipe {request.number} refused ({request.by.value}): {exc}; "
+                f"recipe {old.recipe} kept",
+                recipe=old.recipe if old.recipe is not None else 0,
+                requested=request.number,
+                by=request.by.value,
+                error=exc.reason.value,
+            )
+            return
+        if recipe.number != old.recipe:
+            self._use(recipe)
+        self._mark_busy(False)
+        ms = (time.monotonic() - request.t_request) * 1000
+        self._announce(
+            EventKind.RECIPE_CHANGED,
+            Severity.INFO,
+            f"recipe {recipe.number} ({recipe.name}) active, asked by {request.by.value}",
+            recipe=recipe.number,
+            name=recipe.name,
+            previous=old.recipe if old.recipe is not None else -1,
+            by=request.by.value,
+            switch_ms=round(ms, 2),
+            load_ms=round(recipe.load_ms, 1),
+            model_sha256=recipe.detector.info.sha256,
+            error="",
+        )
+
+    def _use(self, recipe: Recipe) -> None:
+        """The recipe's stages in place of the old ones (worker thread, no part in
+        flight); its lane is started before the old one's is closed."""
+        identity = dataclasses.replace(
+            self.pipeline.identity,
+            model_id=recipe.model_id,
+            model_sha256=recipe.detector.info.sha256,
+            calibration_id=recipe.calibration_id,
+            recipe=recipe.number,
+            recipe_name=recipe.name,
+        )
+        lane = open_lane(recipe.detector, self.options.overlap, recipe.rectifier)
+        lane.start()
+        old_lane, self._lane = self._lane, lane
+        old_lane.close()
+        self.pipeline = dataclasses.replace(
+            self.pipeline,
+            detector=recipe.detector,
+            judge=recipe.judge,
+            identity=identity,
+            locate=recipe.locate,
+            rectifier=recipe.rectifier,
+            roi=recipe.roi,
+        )
 
     def _finish_oldest(self, in_flight: deque[_Part]) -> None:
         self._finish(in_flight.popleft())
@@ -735,8 +839,12 @@ class Station:
             run_id=identity.run_id,
             calibration_id=identity.calibration_id,
             frame_seq=frame.seq if frame is not None else None,
+            camera=frame.origin if frame is not None else None,
             region=done.region,
             image_health=done.health,
+            recipe=identity.recipe,
+            recipe_name=identity.recipe_name,
+            class_names=self.pipeline.detector.info.names if self.recipes else None,
         )
 
     def _publish(self, record: Inspection, image: np.ndarray | None = None) -> None:
@@ -773,6 +881,11 @@ class Station:
 
 
 _BUSY_CYCLE = {StationState.READY, StationState.BUSY}
+
+_NOTE_EVENTS = {
+    "frames_missed": EventKind.FRAMES_MISSED,
+    "stream_restarted": EventKind.CAMERA_RESTARTED,
+}
 
 # A recording that ended is no fault: there is nothing more to see (READY drops, no ERROR).
 _CAMERA_HEALTH: dict[CaptureState, bool | None] = {

@@ -18,6 +18,7 @@ __all__ = [
     "Detections",
     "EventKind",
     "Frame",
+    "FrameOrigin",
     "ImageHealth",
     "Inspection",
     "Judgement",
@@ -81,6 +82,18 @@ class Detections:
         return float(self.score.max()) if len(self) else 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class FrameOrigin:
+    """Where a frame came from, as the camera tells it: the camera's id, its own frame
+    id and timestamp (ns on the camera's clock; None where a source has neither) and the
+    pixel format it sent. It travels with the frame into the `Inspection` record."""
+
+    camera_id: str
+    frame_id: int | None = None
+    timestamp_ns: int | None = None
+    pixel_format: str = "BGR8"
+
+
 @dataclass(slots=True)
 class Frame:
     """One captured image. `image` may be a buffer the capture pool reuses: whoever keeps
@@ -91,6 +104,7 @@ class Frame:
     t_capture: float  # time.monotonic() when the frame was read
     source: str = ""
     release: Callable[[], None] | None = None
+    origin: FrameOrigin | None = None
 
     def done(self) -> None:
         """Hand the buffer back to the capture pool (no-op for unpooled frames)."""
@@ -212,6 +226,11 @@ class Inspection:
     region: Region | None = None  # the part of the frame that was inspected
     image: np.ndarray | None = None  # a copy of that region, only when a sink keeps it
     image_health: ImageHealth | None = None  # measured only when an SPC monitor wants it
+    camera: FrameOrigin | None = None  # the inspected frame's origin
+    recipe: int | None = None  # the recipe that judged it (None: a station without recipes)
+    recipe_name: str | None = None
+    # the judging model's classes, on a station whose recipes' models differ in them
+    class_names: tuple[str, ...] | None = None
 
     @property
     def verdict(self) -> Verdict:
@@ -220,6 +239,11 @@ class Inspection:
     @property
     def result_code(self) -> int:
         return self.judgement.result_code
+
+    def names(self, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The class names its class ids index: its own model's, else `default` (the
+        station's one model's)."""
+        return self.class_names if self.class_names is not None else default
 
     @property
     def latency_ms(self) -> float:
@@ -302,6 +326,9 @@ class EventKind(enum.Enum):
     CALIBRATION_CHANGED = (
         "calibration_changed"  # the calibration profile differs from the last start
     )
+    FRAMES_MISSED = "frames_missed"  # the camera's frame ids skipped, or frames came incomplete
+    CAMERA_RESTARTED = "camera_restarted"  # a stalled stream was restarted, or reconfigured
+    RECIPE_CHANGED = "recipe_changed"  # a recipe switch, done or refused (detail: who asked)
 
 
 class Severity(enum.Enum):

@@ -254,7 +254,7 @@ ROWS = [
         doc(camera="{kind: gige}"),
         CHECK,
         2,
-        "{cfg}: camera: unknown kind 'gige' (known: 'video', 'folder', 'opencv')",
+        "{cfg}: camera: unknown kind 'gige' (known: 'video', 'folder', 'opencv', 'aravis')",
     ),
     (
         "trigger-kind",

@@ -14,14 +14,17 @@ import numpy as np
 from inspector.camera.config import SourceConfig
 from inspector.camera.registry import SOURCES
 from inspector.errors import DataError, InspectorError
+from inspector.types import FrameOrigin
 
 __all__ = [
     "SOURCES",
     "FrameShape",
     "FrameSource",
+    "NoteListener",
     "Pacer",
     "SourceConfig",
     "SourceLost",
+    "SourceNote",
     "SourceReport",
     "deliver",
     "open_source",
@@ -38,6 +41,22 @@ class SourceLost(InspectorError):
     """A live source stopped delivering frames; opening it again may bring it back."""
 
 
+@dataclass(frozen=True)
+class SourceNote:
+    """Something a live source noticed that the station announces as an event: frames
+    the camera's ids say were missed or that came incomplete (`frames_missed`, with
+    their `count`), a stalled stream it restarted (`stream_restarted`). `parts`: each
+    frame was a part (a triggered camera), so a missed frame is a missed part."""
+
+    kind: str
+    message: str
+    count: int = 0
+    parts: bool = False
+
+
+NoteListener = Callable[[SourceNote], None]
+
+
 class FrameSource(ABC, Generic[ConfigT]):
     """Delivers BGR uint8 frames of one shape, into the caller's buffer.
 
@@ -52,6 +71,8 @@ class FrameSource(ABC, Generic[ConfigT]):
         self._name = name
         self._frame_shape = frame_shape
         self._fps = fps
+        self._listener: NoteListener | None = None
+        self._origin = FrameOrigin(name)
 
     @classmethod
     @abstractmethod
@@ -75,6 +96,20 @@ class FrameSource(ABC, Generic[ConfigT]):
     @property
     def fps(self) -> float | None:
         return self._fps
+
+    @property
+    def origin(self) -> FrameOrigin:
+        """The origin of the frame `read` returned last (the camera's frame id and
+        timestamp where the source has them)."""
+        return self._origin
+
+    def listen(self, listener: NoteListener | None) -> None:
+        """Who hears this source's notes (the capture, which tells the station)."""
+        self._listener = listener
+
+    def _note(self, kind: str, message: str, count: int = 0, parts: bool = False) -> None:
+        if self._listener is not None:
+            self._listener(SourceNote(kind, message, count, parts))
 
     def fits(self, out: np.ndarray | None) -> bool:
         """Whether `out` can take a frame as it is."""

@@ -17,7 +17,14 @@ from functools import partial
 
 import numpy as np
 
-from inspector.camera.base import FrameShape, FrameSource, SourceLost, SourceReport, deliver
+from inspector.camera.base import (
+    FrameShape,
+    FrameSource,
+    NoteListener,
+    SourceLost,
+    SourceReport,
+    deliver,
+)
 from inspector.configbase import Backoff
 from inspector.errors import DataError, InspectorError
 from inspector.types import Frame
@@ -120,6 +127,7 @@ class Capture:
         self._reopen = reopen
         self._backoff = backoff or Backoff()
         self._on_state = on_state
+        self._on_note: NoteListener | None = None
         self._scratch = np.zeros(pool.shape, np.uint8)  # takes frames that will be dropped
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"capture {self._name}", daemon=True)
@@ -130,6 +138,13 @@ class Capture:
     @property
     def state(self) -> CaptureState:
         return self._state
+
+    def listen(self, on_note: NoteListener) -> None:
+        """Who hears the source's notes (missed frames, a restarted stream), this source's
+        and every reopened one's; call before `start`."""
+        self._on_note = on_note
+        if self._source is not None:
+            self._source.listen(on_note)
 
     def start(self) -> Capture:
         if self._thread.ident is not None:
@@ -209,7 +224,10 @@ class Capture:
         if buffer is None:
             self.dropped_frames += 1
             return True
-        frame = Frame(buffer, seq, time.monotonic(), self._name, self._pool.releaser(buffer))
+        origin = self._source.origin if self._source is not None else None
+        frame = Frame(
+            buffer, seq, time.monotonic(), self._name, self._pool.releaser(buffer), origin
+        )
         self._hand_over(frame)
         return True
 
@@ -244,6 +262,7 @@ class Capture:
                 f"{source.name}: came back with frames {source.frame_shape}, "
                 f"not {self._pool.shape} as before"
             )
+        source.listen(self._on_note)
         self._source = source
         log.info("%s: reconnected after %d attempt(s)", self._name, attempts)
         self._set_state(CaptureState.RUNNING, f"{self._name}: reconnected")

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,11 +23,13 @@ from inspector.camera.base import (
 )
 from inspector.camera.config import FolderCamera, OpenCVCamera, VideoCamera
 from inspector.errors import DataError
+from inspector.types import FrameOrigin
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "MAX_FAILED_READS_IN_A_ROW",
     "FolderSource",
+    "FrameAge",
     "OpenCVSource",
     "VideoFileSource",
     "declared_frames",
@@ -37,9 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-
-# A dead network stream must fail (and be reopened) rather than block FFmpeg's 30 s.
-STREAM_TIMEOUT_MS = 5000
 
 # What OpenCV 5.1's FFmpeg backend does with a damaged file (observed; docs/station.md):
 # read() returning False is not the end. A packet the decoder rejects fails one read()
@@ -53,6 +53,9 @@ STREAM_TIMEOUT_MS = 5000
 # Damage longer than this many failed reads in a row is taken for the end of the file:
 # each failed read costs microseconds, but an indexed MP4 logs a line for each.
 MAX_FAILED_READS_IN_A_ROW = 300
+
+# A network stream's stale frames dropped in one read, at most (see OpenCVSource).
+MAX_STALE_DROPS = 250
 
 
 class VideoFileSource(FrameSource[VideoCamera]):
@@ -337,21 +340,34 @@ class FolderSource(FrameSource[FolderCamera]):
 
 
 class OpenCVSource(FrameSource[OpenCVCamera]):
-    """A live camera: a device index, an RTSP/HTTP URL, or a GStreamer pipeline."""
+    """A live camera: a device index, an RTSP/HTTP URL, or a GStreamer pipeline.
+
+    A network stream buffers frames while the station is busy; read as they come, each
+    part would be judged on an older frame than the last. With `max_age_ms`, frames that
+    waited in the buffer longer than that are decoded past (grabbed, not converted) and
+    counted, so latency stays bounded."""
 
     kind = "opencv"
     live = True
 
     def __init__(
-        self, capture: cv2.VideoCapture, name: str, frame_shape: FrameShape, fps: float | None
+        self,
+        capture: cv2.VideoCapture,
+        name: str,
+        frame_shape: FrameShape,
+        fps: float | None,
+        max_age_ms: float | None = None,
     ) -> None:
         super().__init__(name, frame_shape, fps)
         self._capture = capture
         self._frames_read = 0
+        self._age = FrameAge()
+        self._max_age_s = None if max_age_ms is None else max_age_ms / 1000.0
+        self.stale_dropped = 0  # frames decoded past because they were too old
 
     @classmethod
     def open(cls, config: OpenCVCamera) -> OpenCVSource:
-        capture, name = _open_device(config.device)
+        capture, name = _open_device(config.device, config.timeout_ms)
         if not capture.isOpened():
             raise DataError(f"{name}: cannot be opened as a camera or stream")
         _request_mode(capture, config)
@@ -362,14 +378,41 @@ class OpenCVSource(FrameSource[OpenCVCamera]):
             raise DataError(f"{name}: opened but delivers no frames")
         _warn_if_mode_differs(name, probe.shape, config)
         fps = valid_fps(capture.get(cv2.CAP_PROP_FPS)) or config.fps
-        return cls(capture, name, probe.shape, fps)
+        network = isinstance(config.device, str) and "://" in config.device
+        return cls(capture, name, probe.shape, fps, config.max_age_ms if network else None)
+
+    @property
+    def last_age_s(self) -> float:
+        """How long the last frame delivered had waited in the stream's buffer."""
+        return self._age.last_s
 
     def read(self, out: np.ndarray | None = None) -> np.ndarray | None:
-        ok, image = self._capture.read(out if self.fits(out) else None)
+        self._grab_fresh()
+        ok, image = self._capture.retrieve(out if self.fits(out) else None)
         if not ok:
             raise SourceLost(f"{self.name}: no frame from the camera")
         self._frames_read += 1
+        pts_ms = self._capture.get(cv2.CAP_PROP_POS_MSEC)
+        self._origin = FrameOrigin(
+            self.name, self._frames_read, _ns(pts_ms) if pts_ms > 0 else None, "BGR8"
+        )
         return deliver(image, out, self.frame_shape, self.name)
+
+    def _grab_fresh(self) -> None:
+        """Grab frames until one is young enough (every one when no bound is set). A
+        stream whose clock drifts from ours would make every frame look stale: after
+        MAX_STALE_DROPS in a row the frame is taken and its age becomes the new zero."""
+        for _ in range(MAX_STALE_DROPS):
+            if not self._capture.grab():
+                raise SourceLost(f"{self.name}: no frame from the camera")
+            age = self._age.of(self._capture.get(cv2.CAP_PROP_POS_MSEC), time.monotonic())
+            if self._max_age_s is None or age <= self._max_age_s:
+                return
+            self.stale_dropped += 1
+        self._age.reset()
+        if not self._capture.grab():
+            raise SourceLost(f"{self.name}: no frame from the camera")
+        self._age.of(self._capture.get(cv2.CAP_PROP_POS_MSEC), time.monotonic())
 
     def close(self) -> None:
         self._capture.release()
@@ -377,6 +420,39 @@ class OpenCVSource(FrameSource[OpenCVCamera]):
     def report(self) -> SourceReport:
         # a live stream declares no count, and a failed read is SourceLost, not a frame
         return SourceReport(self._frames_read)
+
+
+class FrameAge:
+    """How long each frame of a live stream waited before it was read, from its
+    presentation time: a live stream's timestamps advance with the wall clock, so the
+    frame read with the least delay so far sets zero, and the age of any other is how
+    much later than that it arrived. A stream without timestamps reads as age 0."""
+
+    def __init__(self) -> None:
+        self._offset: float | None = None  # the smallest (read time - stream time) seen
+        self._last_pts_ms = -math.inf
+        self.last_s = 0.0
+
+    def reset(self) -> None:
+        """Forget the reference: the next frame is age 0."""
+        self._offset = None
+
+    def of(self, pts_ms: float, now: float) -> float:
+        if not math.isfinite(pts_ms) or pts_ms <= 0:
+            self.last_s = 0.0
+            return 0.0
+        if pts_ms < self._last_pts_ms:  # the stream's clock started again (a loop, a restart)
+            self._offset = None
+        self._last_pts_ms = pts_ms
+        delay = now - pts_ms / 1000.0
+        if self._offset is None or delay < self._offset:
+            self._offset = delay
+        self.last_s = delay - self._offset
+        return self.last_s
+
+
+def _ns(ms: float) -> int:
+    return round(ms * 1_000_000)
 
 
 def _is_image_file(path: Path) -> bool:
@@ -432,7 +508,7 @@ def hide_credentials(device: str) -> str:
     return re.sub(r"(?<=://)[^/@\s]*@", "***@", device)
 
 
-def _open_device(device: int | str) -> tuple[cv2.VideoCapture, str]:
+def _open_device(device: int | str, timeout_ms: int) -> tuple[cv2.VideoCapture, str]:
     if isinstance(device, str) and device.isdigit():
         device = int(device)  # a quoted index in YAML still means the index
     if isinstance(device, int):
@@ -443,11 +519,12 @@ def _open_device(device: int | str) -> tuple[cv2.VideoCapture, str]:
             raise DataError(f"{name}: a GStreamer pipeline, but this OpenCV has no GStreamer")
         return cv2.VideoCapture(device, cv2.CAP_GSTREAMER), name
     if "://" in device:
+        # a dead network stream must fail (and be reopened), not block FFmpeg's 30 s
         timeouts = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
-            STREAM_TIMEOUT_MS,
+            timeout_ms,
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
-            STREAM_TIMEOUT_MS,
+            timeout_ms,
         ]
         return cv2.VideoCapture(device, cv2.CAP_FFMPEG, timeouts), name
     return cv2.VideoCapture(device), name

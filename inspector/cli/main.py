@@ -15,6 +15,7 @@ import typer
 
 from inspector import __version__
 from inspector.cli.calibrate import calibrate_app
+from inspector.cli.camera import camera_app
 from inspector.cli.common import console, err_console
 from inspector.cli.data import data_app
 from inspector.cli.log import log_app
@@ -46,6 +47,7 @@ app.add_typer(plc_app, name="plc")
 app.add_typer(spc_app, name="spc")
 app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(calibrate_app, name="calibrate")
+app.add_typer(camera_app, name="camera")
 
 
 def _print_version(value: bool) -> None:

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+if TYPE_CHECKING:
+    from inspector.config import StationConfig
+
 from inspector.cli.common import console, err_console, print_json, quiet_libraries, setup_logging
 
 if TYPE_CHECKING:
@@ -105,6 +108,10 @@ def run_command(
     quiet: Annotated[bool, typer.Option(help="Do not print parts (log only).")] = False,
     log_json: Annotated[bool, typer.Option(help="Structured JSON logs on stderr.")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error.")] = "info",
+    recipe: Annotated[
+        int | None,
+        typer.Option(min=0, max=65535, help="Start on this recipe (default: the last active one)."),
+    ] = None,
 ) -> None:
     """The station daemon. SIGINT/SIGTERM stop it cleanly; SIGUSR1 fires a manual trigger.
 
@@ -113,15 +120,20 @@ def run_command(
     had frames that could not be read (counted in the summary).
     """
     from inspector.config import load_config
+    from inspector.errors import ConfigError
     from inspector.factory import build_station, open_model
     from inspector.sinks.console import ConsoleSink
 
     setup_logging(log_json, log_level)
     station_config = load_config(config)
-    detector, judge = open_model(station_config)
-    sinks = [] if quiet else [ConsoleSink(detector.info.names, as_json=as_json)]
+    if recipe is not None and not station_config.recipes:
+        raise ConfigError("--recipe: the config has no recipes")
+    # with recipes the factory opens each recipe's model itself
+    model = None if station_config.recipes else open_model(station_config)
+    names = model[0].info.names if model else _recipe_class_names(station_config, recipe)
+    sinks = [] if quiet else [ConsoleSink(names, as_json=as_json)]
     command = " ".join(["inspector", *sys.argv[1:]])
-    built = build_station(station_config, (detector, judge), sinks, command=command)
+    built = build_station(station_config, model, sinks, command=command, recipe=recipe)
     station = built.station
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -129,8 +141,8 @@ def run_command(
     if station.can_fire:
         signal.signal(signal.SIGUSR1, lambda *_: station.fire())
     station.start()
-    if detector.selection:
-        logging.getLogger("inspector.station").info("model.backend %s", detector.selection)
+    if built.detector.selection:
+        logging.getLogger("inspector.station").info("model.backend %s", built.detector.selection)
     try:
         while not (stop.is_set() or station.wait(0.2)):
             pass
@@ -143,6 +155,19 @@ def run_command(
         err_console.print(_run_summary_line(station_config.station.name, summary), highlight=False)
     failed = station.camera_failed
     raise typer.Exit(_run_exit_code(failed, list(station.source_report().problems)))
+
+
+def _recipe_class_names(config: StationConfig, recipe: int | None) -> tuple[str, ...]:
+    """The class names the console prints with: those of the start recipe's model as
+    configured (opened and closed again; the station opens its own)."""
+    from inspector.config import recipe_config
+    from inspector.factory import open_model
+
+    number = recipe if recipe is not None else config.recipe
+    merged = recipe_config(config, number if number is not None else config.recipes[0].number)
+    detector, _ = open_model(merged)
+    detector.close()
+    return detector.info.names
 
 
 def _run_exit_code(camera_failed: bool, source_problems: list[str]) -> int:
@@ -305,9 +330,30 @@ def bench_command(
     web: Annotated[
         bool, typer.Option("--web", help="Also: the pipeline with a browser on the dashboard.")
     ] = False,
+    recipes: Annotated[
+        int,
+        typer.Option(
+            "--recipes", help="Also time this many recipe changeovers over the PLC (0: no)."
+        ),
+    ] = 0,
+    recipe_model: Annotated[
+        Path | None, typer.Option(help="With --recipes: the second recipe's model.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--source",
+            help="Instead: the CPU cost per frame of acquiring from this station.yaml's camera "
+            "(--source-frames frames); no model is loaded.",
+        ),
+    ] = None,
+    source_frames: Annotated[int, typer.Option(min=1, help="Frames timed with --source.")] = 2000,
 ) -> None:
     """Raw backend vs whole pipeline: throughput, latency percentiles, stage breakdown."""
+    if source is not None:
+        _bench_source(source, source_frames, as_json)
+        return
     from inspector.bench import BenchOptions, run_bench
     from inspector.demo import DEMO_MODEL, DEMO_VIDEO
 
@@ -332,8 +378,21 @@ def bench_command(
         mqtt_backlog=mqtt_backlog,
         calibration=calibration,
         web=web,
+        recipe_switches=recipes,
+        recipe_model=recipe_model,
     )
     doc = run_bench(options)
+    if as_json:
+        print_json(doc)
+        return
+    console.print_json(data=doc)
+
+
+def _bench_source(path: Path, frames: int, as_json: bool) -> None:
+    from inspector.camera.bench import bench_source
+    from inspector.config import load_config
+
+    doc = bench_source(load_config(path).camera, frames)
     if as_json:
         print_json(doc)
         return

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from inspector.types import Detections, Inspection, StationEvent, StationState
+from inspector.types import Detections, FrameOrigin, Inspection, StationEvent, StationState
 
 __all__ = [
     "SCHEMAS",
@@ -62,6 +62,17 @@ def encode(doc: Mapping[str, Any]) -> bytes:
     return json.dumps(doc, **_COMPACT).encode()  # type: ignore[arg-type]
 
 
+def _camera(origin: FrameOrigin | None) -> dict[str, Any] | None:
+    if origin is None:
+        return None
+    return {
+        "id": origin.camera_id,
+        "frame_id": origin.frame_id,
+        "timestamp_ns": origin.timestamp_ns,
+        "pixel_format": origin.pixel_format,
+    }
+
+
 def _ms(value: float) -> float | None:
     """A stage duration in ms, rounded to the microsecond; None for one that did not happen."""
     return round(value, 3) if math.isfinite(value) else None
@@ -81,7 +92,7 @@ class PayloadBuilder:
     def result(self, record: Inspection, msg_seq: int) -> bytes:
         """One part's result. Defects that would make it larger than `max_bytes` are
         left out, the first ones kept, and counted in `defects_truncated`."""
-        defects = self._defects(record.judgement.defects)
+        defects = self._defects(record.judgement.defects, record.names(self.class_names))
         doc = self._result_doc(record, msg_seq, defects)
         payload = encode(doc)
         if len(payload) > self.max_bytes:
@@ -144,10 +155,11 @@ class PayloadBuilder:
             "config_hash": record.config_hash,
             "calibration_id": record.calibration_id,
             "frame_seq": record.frame_seq,
+            "camera": _camera(record.camera),
+            "recipe": _recipe(record),
         }
 
-    def _defects(self, defects: Detections) -> list[dict[str, Any]]:
-        names = self.class_names
+    def _defects(self, defects: Detections, names: tuple[str, ...]) -> list[dict[str, Any]]:
         return [
             {
                 "class": names[c] if 0 <= c < len(names) else f"#{c}",
@@ -210,3 +222,10 @@ class StatusBuilder:
                 "inspector_version": self.version,
             }
         )
+
+
+def _recipe(record: Inspection) -> dict[str, Any] | None:
+    """The recipe that judged the part (null on a station without recipes)."""
+    if record.recipe is None:
+        return None
+    return {"number": record.recipe, "name": record.recipe_name}

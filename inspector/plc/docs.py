@@ -163,17 +163,42 @@ def _wave(levels: str) -> str:
     return "".join(out)
 
 
-def timing_diagram() -> str:
+def timing_diagram(
+    events: Sequence[str] = _EVENTS, waves: Sequence[tuple[str, str, str]] = _WAVES
+) -> str:
     """One handshake cycle as an ASCII timing diagram with its numbered events."""
-    label_width = max(len(name) for _, name, _ in _WAVES) + 6
-    marks = [" "] * (SEGMENT * len(_WAVES[0][2]))
-    for event in range(1, len(_EVENTS) + 1):
+    label_width = max(len(name) for _, name, _ in waves) + 6
+    marks = [" "] * (SEGMENT * len(waves[0][2]))
+    for event in range(1, len(events) + 1):
         marks[event * SEGMENT] = str(event)
     lines = [" " * label_width + "".join(marks).rstrip()]
-    for who, name, levels in _WAVES:
+    for who, name, levels in waves:
         lines.append(f"{who}  {name}".ljust(label_width) + _wave(levels))
-    legend = [f"{i}. {text}" for i, text in enumerate(_EVENTS, start=1)]
+    legend = [f"{i}. {text}" for i, text in enumerate(events, start=1)]
     return "```\n" + "\n".join(lines) + "\n```\n\n" + "\n".join(legend) + "\n"
+
+
+# A recipe changeover in seven phases, separated by the events 1..6.
+_RECIPE_EVENTS = (
+    "PLC writes RECIPE_REQUEST while no part is waiting for RESULT_ACK.",
+    "PLC raises RECIPE_LOAD (the same write as 1 is fine).",
+    "Station sees the edge: RECIPE_SWITCHING rises, READY drops. Parts already "
+    "triggered finish with the old recipe; a trigger from now on is MISSED_TRIGGER.",
+    "Station switches and, in one update, writes ACTIVE_RECIPE, drops RECIPE_SWITCHING "
+    "and raises READY (or raises ERROR with a recipe error code, keeping the old recipe).",
+    "PLC sees RECIPE_SWITCHING low, checks ACTIVE_RECIPE = RECIPE_REQUEST and ERROR, "
+    "and drops RECIPE_LOAD.",
+    "The next trigger is judged with the new recipe.",
+)
+
+_RECIPE_WAVES = (
+    ("PLC", "RECIPE_REQUEST", "=x====="),
+    ("PLC", "RECIPE_LOAD", "0011100"),
+    ("STN", "RECIPE_SWITCHING", "0001000"),
+    ("STN", "READY", "1110111"),
+    ("STN", "ACTIVE_RECIPE", "====x=="),
+    ("PLC", "TRIGGER", "0000001"),
+)
 
 
 # ---------------------------------------------------------------- sections
@@ -244,6 +269,60 @@ Notes on the diagram:
   A result for a trigger id that is not the pending one is never published.
 - TRIGGER without TRIGGER_ENABLE is ignored silently; clearing TRIGGER_ENABLE is how
   the PLC pauses inspection.
+"""
+
+
+def _recipes() -> str:
+    switching = _bit(Status.RECIPE_SWITCHING)
+    return f"""## Recipe changeover
+
+A line that runs more than one product tells the station which product comes next
+(docs/recipes.md configures the recipes). The PLC writes the recipe number to
+RECIPE_REQUEST (HR {int(HoldingRegister.RECIPE_REQUEST)}) and raises RECIPE_LOAD (CONTROL
+b{_bit(Control.RECIPE_LOAD)}); the station answers in STATUS b{switching} RECIPE_SWITCHING,
+ACTIVE_RECIPE (HR {_hr(HoldingRegister.ACTIVE_RECIPE)}) and ERROR_CODE.
+
+{timing_diagram(_RECIPE_EVENTS, _RECIPE_WAVES)}
+Notes:
+
+- Between preloaded recipes the switch (3 to 4) takes milliseconds (`inspector bench
+  --recipes` measures it); a recipe loaded on demand takes as long as its model takes to
+  open. Wait for RECIPE_SWITCHING to drop, with a timeout of a few seconds.
+- A refused request keeps the old recipe running and sets ERROR: RECIPE_UNKNOWN (no such
+  recipe), RECIPE_LOAD_FAILED (its model or profile would not load) or
+  RECIPE_LOAD_TOO_SOON (RECIPE_LOAD rose again before the last switch finished). A good
+  RECIPE_LOAD or ERROR_RESET clears it; ACTIVE_RECIPE always names the recipe that
+  judges the next part.
+- Every record the station writes carries the recipe number and name; every switch is
+  in the audit log with who asked for it.
+
+```iecst
+(* one changeover: call every scan while bChange is TRUE *)
+CASE iRecipeStep OF
+0:  IF bChange AND NOT bResultValid THEN
+        wRecipeRequest := wNextRecipe;   (* HR {int(HoldingRegister.RECIPE_REQUEST)} *)
+        xRecipeLoad := TRUE;             (* CONTROL b{_bit(Control.RECIPE_LOAD)} *)
+        tRecipe(IN := FALSE);
+        iRecipeStep := 10;
+    END_IF
+10: tRecipe(IN := TRUE, PT := T#5S);
+    (* a server-mode station raises RECIPE_SWITCHING before it answers the write;
+       a client-mode one within its poll interval: wait at least that long *)
+    IF (wStatus AND 16#{1 << switching:04X}) = 0 AND tRecipe.ET > T#200MS THEN
+        xRecipeLoad := FALSE;
+        IF (wStatus AND 16#0080) <> 0 THEN     (* ERROR: see ERROR_CODE *)
+            iRecipeStep := 90;
+        ELSIF wActiveRecipe = wNextRecipe THEN (* HR {_hr(HoldingRegister.ACTIVE_RECIPE)} *)
+            bChange := FALSE;
+            iRecipeStep := 0;
+        END_IF
+    ELSIF tRecipe.Q THEN
+        xRecipeLoad := FALSE;
+        iRecipeStep := 90;                     (* no answer: alarm *)
+    END_IF
+90: (* alarm: the old recipe is still active; ERROR_RESET after the cause is fixed *)
+END_CASE
+```
 """
 
 
@@ -698,7 +777,15 @@ def plc_markdown() -> str:
         + _align_comments(_structured_text())
         + "```\n"
     )
-    after_map = [_handshake(), _timeouts(), _faults(), _modes(), _one_master(), structured_text]
+    after_map = [
+        _handshake(),
+        _recipes(),
+        _timeouts(),
+        _faults(),
+        _modes(),
+        _one_master(),
+        structured_text,
+    ]
     after_map += ["### Ladder\n\n" + _ladder(), _tools()]
     sections = [
         _reflow(_header()),

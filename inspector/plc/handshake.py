@@ -20,6 +20,11 @@ Rules (DESIGN.md, "PLC register map"):
 - ERROR_RESET rising edge: latched errors and flags clear;
 - SPC_ACK rising edge: the SPC acknowledge listener is told; SPC_ALARM and SPC_RULE_MASK
   follow `set_spc`, which the SPC monitors' events drive (`PlcHealthMonitor`);
+- RECIPE_LOAD rising edge: RECIPE_SWITCHING rises and READY drops (a trigger now is
+  MISSED_TRIGGER), the recipe listener gets a `RecipeRequest`; `finish_recipe` then sets
+  ACTIVE_RECIPE, drops RECIPE_SWITCHING and raises READY, or sets ERROR with the recipe
+  error code, in one swap. A second edge before that finishes is refused
+  (RECIPE_LOAD_TOO_SOON); without a listener every request is RECIPE_UNKNOWN;
 - PLC_HEARTBEAT unchanged for the timeout (once it has been seen changing): ERROR,
   latched, code PLC_HEARTBEAT_STALE.
 """
@@ -52,6 +57,8 @@ __all__ = [
     "Component",
     "Handshake",
     "HandshakeCounters",
+    "RecipeListener",
+    "RecipeRequest",
     "TriggerListener",
     "TriggerRequest",
 ]
@@ -79,6 +86,18 @@ class TriggerRequest:
     t_edge: float  # the handshake's clock (time.monotonic by default)
 
 
+@dataclass(frozen=True, slots=True)
+class RecipeRequest:
+    """A RECIPE_LOAD edge: the recipe the PLC asked for, and when the edge was seen."""
+
+    number: int
+    t_edge: float
+
+
+RECIPE_ERRORS = frozenset(
+    {ErrorCode.RECIPE_UNKNOWN, ErrorCode.RECIPE_LOAD_FAILED, ErrorCode.RECIPE_LOAD_TOO_SOON}
+)
+
 DEADLINE_GRACE_S = 0.05  # the station's own late NO_DECISION comes first when it can
 
 
@@ -93,9 +112,12 @@ class HandshakeCounters:
     stale_heartbeats: int = 0
     error_resets: int = 0
     expired_results: int = 0
+    recipe_requests: int = 0
+    recipe_refusals: int = 0
 
 
 TriggerListener = Callable[[TriggerRequest], None]
+RecipeListener = Callable[[RecipeRequest], None]
 
 
 class Handshake:
@@ -119,6 +141,9 @@ class Handshake:
         self._flags = NO_STATUS  # every bit except the derived READY and ERROR
         self._health: dict[Component, bool | None] = dict.fromkeys(Component)
         self._latched_error = ErrorCode.NONE
+        self._recipe_error = ErrorCode.NONE  # the last recipe request's refusal
+        self._switching: RecipeRequest | None = None
+        self._recipe_listener: RecipeListener | None = None
         self._control = ControlBlock()
         self._plc_heartbeat_at: float | None = None  # None: not seen changing yet
         self._pending: TriggerRequest | None = None
@@ -159,6 +184,26 @@ class Handshake:
             self._listener = listener
             self._commit()
 
+    def set_recipe_listener(self, listener: RecipeListener | None) -> None:
+        """Who switches recipes on the PLC's RECIPE_LOAD edge (the station), answering
+        through `finish_recipe`; called on the transport's thread, outside the lock: it
+        must not block."""
+        with self._changed:
+            self._recipe_listener = listener
+
+    def finish_recipe(self, active: int, error: ErrorCode = ErrorCode.NONE) -> None:
+        """The switch is over: ACTIVE_RECIPE, RECIPE_SWITCHING dropped and READY or the
+        recipe's ERROR, in one update the PLC reads whole."""
+        check_u16(active, "recipe")
+        if error is not ErrorCode.NONE and error not in RECIPE_ERRORS:
+            raise PlcError(f"{error.name} is not a recipe error code")
+        with self._changed:
+            self._switching = None
+            self._flags &= ~Status.RECIPE_SWITCHING
+            if self._recipe_error is not ErrorCode.RECIPE_LOAD_TOO_SOON:  # refused meanwhile
+                self._recipe_error = error
+            self._commit(active_recipe=active)
+
     def set_reset_listener(self, listener: Callable[[], None] | None) -> None:
         """Who else clears latched faults on the PLC's ERROR_RESET edge (the station's
         MODEL and LOG faults); called on the transport's thread, outside the lock."""
@@ -190,6 +235,15 @@ class Handshake:
         with self._changed:
             self._flags = _with(self._flags, Status.SPC_ALARM, alarm)
             self._commit(spc_rule_mask=rule_mask)
+
+    def missed_parts(self, count: int) -> None:
+        """Parts the line sent that the station never saw (a hardware-triggered camera's
+        frames that were missed or came incomplete): MISSED_TRIGGER latches, as for a PLC
+        trigger that came while not ready, and the count adds to `missed_triggers`."""
+        with self._changed:
+            self._counters.missed_triggers += count
+            self._flags |= Status.MISSED_TRIGGER
+            self._commit()
 
     def set_recipe(self, recipe: int) -> None:
         check_u16(recipe, "recipe")
@@ -233,10 +287,14 @@ class Handshake:
             request = None
             if Control.TRIGGER in rising and Control.TRIGGER_ENABLE in block.control:
                 request = self._take_trigger(block, now)
+            recipe = self._take_recipe(block, now) if Control.RECIPE_LOAD in rising else None
             self._commit()
             listener = self._listener
+            recipe_listener = self._recipe_listener
             reset_listener = self._reset_listener if reset else None
             spc_ack = self._spc_ack_listener if Control.SPC_ACK in rising else None
+        if recipe is not None and recipe_listener is not None:
+            recipe_listener(recipe)
         if reset_listener is not None:
             reset_listener()
         if spc_ack is not None:
@@ -310,8 +368,28 @@ class Handshake:
                 "(further ones counted)",
             )
 
+    def _take_recipe(self, block: ControlBlock, now: float) -> RecipeRequest | None:
+        """READY drops until the station answers; a request it cannot take is refused
+        with its error code at once."""
+        self._counters.recipe_requests += 1
+        refusal = None
+        if self._switching is not None:
+            refusal = ErrorCode.RECIPE_LOAD_TOO_SOON
+        elif self._recipe_listener is None:
+            refusal = ErrorCode.RECIPE_UNKNOWN  # a station without recipes knows none
+        if refusal is not None:
+            self._counters.recipe_refusals += 1
+            self._recipe_error = refusal
+            log.warning("PLC asked for recipe %d: refused, %s", block.recipe_request, refusal.name)
+            return None
+        self._switching = RecipeRequest(block.recipe_request, now)
+        self._recipe_error = ErrorCode.NONE  # a new request supersedes the last refusal
+        self._flags |= Status.RECIPE_SWITCHING
+        return self._switching
+
     def _reset_errors(self, now: float) -> None:
         self._latched_error = ErrorCode.NONE
+        self._recipe_error = ErrorCode.NONE
         self._flags &= ~LATCHED_FLAGS
         self._counters.error_resets += 1
         self._warned.clear()
@@ -341,11 +419,14 @@ class Handshake:
             and all(healthy is True for healthy in self._health.values())
             and self._error_code() is ErrorCode.NONE
             and Status.BUSY not in self._flags
+            and self._switching is None
         )
 
     def _error_code(self) -> ErrorCode:
         if self._latched_error is not ErrorCode.NONE:
             return self._latched_error
+        if self._recipe_error is not ErrorCode.NONE:
+            return self._recipe_error
         for component, healthy in self._health.items():
             if healthy is False:
                 return component.value

@@ -51,7 +51,9 @@ __all__ = [
 ]
 
 # 2: CONTROL b5 SPC_ACK, and the SPC_RULE_MASK bits defined (SpcRule).
-PROTOCOL_VERSION = 2
+# 3: the recipe handshake (RECIPE_LOAD, RECIPE_REQUEST, ACTIVE_RECIPE, STATUS b11
+#    RECIPE_SWITCHING) and its error codes 5-7.
+PROTOCOL_VERSION = 3
 
 U16_MAX = 0xFFFF
 U32_MAX = 0xFFFF_FFFF
@@ -108,6 +110,7 @@ class Status(enum.IntFlag):
     SPC_ALARM = 1 << 8
     RESULT_OVERRUN = 1 << 9
     MISSED_TRIGGER = 1 << 10
+    RECIPE_SWITCHING = 1 << 11
 
 
 NO_STATUS = Status(0)
@@ -159,6 +162,9 @@ class ErrorCode(enum.IntEnum):
     MODEL = 2
     LOG = 3
     PLC_HEARTBEAT_STALE = 4
+    RECIPE_UNKNOWN = 5
+    RECIPE_LOAD_FAILED = 6
+    RECIPE_LOAD_TOO_SOON = 7
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,9 @@ REGISTER_DOCS: dict[HoldingRegister, RegisterDoc] = {
         2, "u32", "Rejected results (FAIL and no decision) since start-up."
     ),
     HoldingRegister.PROC_MS: RegisterDoc(1, "u16", "Trigger to verdict, ms (65535 if unknown)."),
-    HoldingRegister.ACTIVE_RECIPE: RegisterDoc(1, "u16", "Recipe the station runs."),
+    HoldingRegister.ACTIVE_RECIPE: RegisterDoc(
+        1, "u16", "Recipe every result since the last switch was judged with (0: none set)."
+    ),
     HoldingRegister.SPC_RULE_MASK: RegisterDoc(
         1, "bits", "SPC tests with an unacknowledged alarm, see the SPC_RULE_MASK bits."
     ),
@@ -206,7 +214,9 @@ REGISTER_DOCS: dict[HoldingRegister, RegisterDoc] = {
     HoldingRegister.TRIGGER_ID: RegisterDoc(
         1, "u16", "Write before raising TRIGGER; echoed in TRIGGER_ID_ECHO."
     ),
-    HoldingRegister.RECIPE_REQUEST: RegisterDoc(1, "u16", "Recipe to load on RECIPE_LOAD."),
+    HoldingRegister.RECIPE_REQUEST: RegisterDoc(
+        1, "u16", "Recipe to load; read on the rising edge of RECIPE_LOAD."
+    ),
     HoldingRegister.PART_SERIAL: RegisterDoc(
         2, "u32", "Serial of the triggered part, logged with the record; 0 = none."
     ),
@@ -228,6 +238,8 @@ STATUS_DOCS: dict[Status, str] = {
     "(latched until ERROR_RESET).",
     Status.MISSED_TRIGGER: "A trigger came while not READY and was ignored "
     "(latched until ERROR_RESET).",
+    Status.RECIPE_SWITCHING: "A RECIPE_LOAD is being served: parts in flight finish, then "
+    "the recipe switches; drops with READY (done) or ERROR (refused) in one update.",
 }
 
 CONTROL_DOCS: dict[Control, str] = {
@@ -236,7 +248,8 @@ CONTROL_DOCS: dict[Control, str] = {
     Control.RESULT_ACK: "Rising edge acknowledges the result; hold it until RESULT_VALID drops.",
     Control.ERROR_RESET: "Rising edge clears latched errors and flags; hold it until they "
     "drop (a client-mode station misses pulses shorter than its poll interval).",
-    Control.RECIPE_LOAD: "Rising edge asks for RECIPE_REQUEST (reserved).",
+    Control.RECIPE_LOAD: "Rising edge loads the recipe in RECIPE_REQUEST; hold it until "
+    "RECIPE_SWITCHING drops, then drop it (see Recipe changeover).",
     Control.SPC_ACK: "Rising edge acknowledges every open SPC alarm; hold it until SPC_ALARM "
     "drops (the station clears it within its SPC tick, 0.2 s).",
 }
@@ -263,6 +276,12 @@ ERROR_DOCS: dict[ErrorCode, str] = {
     ErrorCode.MODEL: "Detector not loaded or failing (live).",
     ErrorCode.LOG: "Inspection log not writable (live).",
     ErrorCode.PLC_HEARTBEAT_STALE: "PLC_HEARTBEAT did not change within the timeout (latched).",
+    ErrorCode.RECIPE_UNKNOWN: "RECIPE_REQUEST names no configured recipe; the old recipe "
+    "stays (latched until ERROR_RESET or a good RECIPE_LOAD).",
+    ErrorCode.RECIPE_LOAD_FAILED: "The requested recipe's model or profile failed to load; "
+    "the old recipe stays (latched until ERROR_RESET or a good RECIPE_LOAD).",
+    ErrorCode.RECIPE_LOAD_TOO_SOON: "RECIPE_LOAD rose again before the last switch finished; "
+    "that request was ignored (latched until ERROR_RESET or a good RECIPE_LOAD).",
 }
 
 

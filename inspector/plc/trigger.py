@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from inspector.plc.config import PlcTriggerConfig
 from inspector.plc.handshake import Component, Handshake, TriggerRequest
+from inspector.plc.registers import ErrorCode
 from inspector.registry import OpenContext
 from inspector.trigger.base import Emit, Trigger
 from inspector.types import (
@@ -24,6 +25,13 @@ from inspector.types import (
 
 # Events of the SPC monitors that carry the open alarms' mask (`active_mask`).
 SPC_EVENTS = frozenset({EventKind.SPC_ALARM, EventKind.SPC_ACKNOWLEDGED})
+
+# The station's RECIPE_CHANGED `error` detail as the code the PLC reads ("": done).
+RECIPE_ERROR_CODES = {
+    "": ErrorCode.NONE,
+    "unknown": ErrorCode.RECIPE_UNKNOWN,
+    "load_failed": ErrorCode.RECIPE_LOAD_FAILED,
+}
 
 __all__ = ["PlcHealthMonitor", "PlcResultSink", "PlcTrigger"]
 
@@ -97,6 +105,21 @@ class PlcHealthMonitor(StationListener):
             self.handshake.heartbeat()
 
     def on_event(self, event: StationEvent) -> None:
+        if event.kind is EventKind.RECIPE_CHANGED:
+            self._recipe_changed(event)
+            return
         mask = event.detail.get("active_mask")
         if event.kind in SPC_EVENTS and isinstance(mask, int):
             self.handshake.set_spc(mask != 0, mask & 0xFFFF)
+        count = event.detail.get("count")
+        missed_parts = event.kind is EventKind.FRAMES_MISSED and event.detail.get("parts") is True
+        if missed_parts and isinstance(count, int) and count > 0:
+            self.handshake.missed_parts(count)
+
+    def _recipe_changed(self, event: StationEvent) -> None:
+        """ACTIVE_RECIPE and READY, or the refusal's ERROR, in one update."""
+        recipe, error = event.detail.get("recipe"), event.detail.get("error", "")
+        if error and event.detail.get("by") != "plc":
+            return  # an operator's refused request does not stop the line
+        if isinstance(recipe, int) and error in RECIPE_ERROR_CODES:
+            self.handshake.finish_recipe(recipe, RECIPE_ERROR_CODES[str(error)])

@@ -18,6 +18,7 @@ __all__ = ["ConsoleSink", "record_json"]
 def record_json(record: Inspection, names: tuple[str, ...]) -> dict[str, Any]:
     """The JSON form of a record (demo --json, and later MQTT results)."""
     defects = record.judgement.defects
+    names = record.names(names)
     return {
         "seq": record.seq,
         "trigger_id": record.trigger_id,
@@ -41,6 +42,7 @@ def record_json(record: Inspection, names: tuple[str, ...]) -> dict[str, Any]:
         "frame_seq": record.frame_seq,
         "model_sha256": record.model_sha256,
         "config_hash": record.config_hash,
+        **({"recipe": record.recipe} if record.recipe is not None else {}),
     }
 
 

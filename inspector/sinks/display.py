@@ -50,6 +50,7 @@ def annotate(record: Inspection, names: tuple[str, ...]) -> np.ndarray | None:
     dx, dy = (record.region.x0, record.region.y0) if record.region else (0, 0)
     offset = np.array([dx, dy, dx, dy], np.float32)
     colour = COLOURS[record.verdict]
+    names = record.names(names)  # a recipe's model names its own classes
     defects = record.judgement.defects
     for box, score, cls in zip(defects.xyxy, defects.score, defects.class_id, strict=True):
         x0, y0, x1, y1 = (box - offset).round().astype(int).tolist()

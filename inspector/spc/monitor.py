@@ -533,7 +533,7 @@ class SpcSink(Sink):
         try:
             for record in records:
                 self._fill_gap(record)
-                figures = part_figures(record, self._class_names)
+                figures = part_figures(record, record.names(self._class_names))
                 if figures is not None:
                     self.engine.add(figures)
         finally:

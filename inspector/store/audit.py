@@ -25,6 +25,7 @@ class AuditKind(enum.Enum):
     THRESHOLD = "threshold"
     CALIBRATION = "calibration"
     SPC_LIMITS = "spc_limits"  # a monitor's control limits frozen again (`spc baseline`)
+    RECIPE = "recipe"  # the active recipe switched; `command` says who asked
 
 
 @dataclass(frozen=True, slots=True)

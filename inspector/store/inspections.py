@@ -25,7 +25,7 @@ __all__ = [
     "inspection_row",
 ]
 
-# Every column but `id`, in table order (version 4).
+# Every column but `id`, in table order (version 6).
 INSPECTION_COLUMNS: tuple[str, ...] = (
     "seq",
     "trigger_id",
@@ -55,6 +55,12 @@ INSPECTION_COLUMNS: tuple[str, ...] = (
     "defect_classes",
     "brightness",
     "focus",
+    "camera_id",
+    "camera_frame_id",
+    "camera_timestamp_ns",
+    "pixel_format",
+    "recipe",
+    "recipe_name",
 )
 
 # What the worker writes: everything but the image, which the store sink attaches later.
@@ -88,7 +94,7 @@ class InspectionWriter:
         When this returns, the row is durable against a crash of the process and visible
         to every other connection. Raises `DataError` naming the database on failure,
         with nothing of this record written."""
-        row = inspection_row(record, self._class_names)
+        row = inspection_row(record, record.names(self._class_names))
         conn = self.connection
         try:
             with transaction(conn):
@@ -117,6 +123,7 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
     defects = record.judgement.defects
     times = record.times
     health = record.image_health
+    camera = record.camera
     counts = class_counts(defects, class_names)
     return {
         "seq": record.seq,
@@ -151,6 +158,13 @@ def inspection_row(record: Inspection, class_names: Sequence[str]) -> dict[str, 
         "defect_classes": json.dumps(counts) if counts else "{}",
         "brightness": health.brightness if health else None,
         "focus": health.focus if health else None,
+        "camera_id": camera.camera_id if camera else None,
+        "camera_frame_id": camera.frame_id if camera else None,
+        # SQLite integers are signed 64-bit: a camera's ns timestamp fits until 2262
+        "camera_timestamp_ns": camera.timestamp_ns if camera else None,
+        "pixel_format": camera.pixel_format if camera else None,
+        "recipe": record.recipe,
+        "recipe_name": record.recipe_name,
     }
 
 

@@ -4,9 +4,9 @@ A database is at version `PRAGMA user_version`; opening it for writing runs ever
 migration above that, each in its own transaction (see `db.migrate`), so a crash or
 a failing step leaves the file at the version before it, never half-migrated.
 
-Adding a version (the MQTT outbox is 3, the SPC tables 4): append one `Migration`
-to `MIGRATIONS` with the next number, a one-line summary, its statements and, if rows
-must be rewritten or files looked at, a `step`. Never edit a released migration: a
+Adding a version (the MQTT outbox is 3, the SPC tables 4, the frame's origin 5): append
+one `Migration` to `MIGRATIONS` with the next number, a one-line summary, its statements
+and, if rows must be rewritten or files looked at, a `step`. Never edit a released migration: a
 station that already ran it will not run it again. Statements, not a script:
 `executescript()` would commit in the middle of the migration's transaction.
 """
@@ -281,6 +281,45 @@ CREATE TABLE audit_v4 (
 )
 
 
+# ---------------------------------------------------------------- version 5
+
+# The inspected frame's origin, as the camera told it (`FrameOrigin`): NULL for parts
+# logged before, and for a part that got no frame.
+_V5 = (
+    "ALTER TABLE inspections ADD COLUMN camera_id TEXT",
+    "ALTER TABLE inspections ADD COLUMN camera_frame_id INTEGER",
+    "ALTER TABLE inspections ADD COLUMN camera_timestamp_ns INTEGER",
+    "ALTER TABLE inspections ADD COLUMN pixel_format TEXT",
+)
+
+# ---------------------------------------------------------------- version 6
+
+_V6 = (
+    # The recipe that judged the part: which rules and model a quality engineer must read.
+    "ALTER TABLE inspections ADD COLUMN recipe INTEGER",
+    "ALTER TABLE inspections ADD COLUMN recipe_name TEXT",
+    # Every switch is audited: the CHECK widens by rebuilding the table, as in version 4.
+    """
+CREATE TABLE audit_v6 (
+    id        INTEGER PRIMARY KEY,
+    wall_time REAL NOT NULL,
+    kind      TEXT NOT NULL
+              CHECK (kind IN ('config', 'model', 'threshold', 'calibration', 'spc_limits',
+                              'recipe')),
+    subject   TEXT NOT NULL,
+    old_hash  TEXT,
+    new_hash  TEXT,
+    command   TEXT NOT NULL,
+    detail    TEXT NOT NULL DEFAULT '{}'
+)""",
+    "INSERT INTO audit_v6 SELECT id, wall_time, kind, subject, old_hash, new_hash, command, "
+    "detail FROM audit",
+    "DROP TABLE audit",
+    "ALTER TABLE audit_v6 RENAME TO audit",
+    "CREATE INDEX audit_kind_subject ON audit (kind, subject, id)",
+)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "inspections: one row per part", _V1),
     Migration(
@@ -295,6 +334,16 @@ MIGRATIONS: tuple[Migration, ...] = (
         "SPC: subgroups, points, frozen limits, alarms; defect classes and image health "
         "per part; audit kind spc_limits",
         _V4,
+    ),
+    Migration(
+        5,
+        "the frame's origin per part: camera id, the camera's frame id and timestamp, pixel format",
+        _V5,
+    ),
+    Migration(
+        6,
+        "inspections: the recipe number and name that judged each part; audit kind recipe",
+        _V6,
     ),
 )
 

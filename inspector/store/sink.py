@@ -12,9 +12,10 @@ from fractions import Fraction
 from inspector.errors import ConfigError, DataError
 from inspector.sinks.base import Sink
 from inspector.store.archive import ImageArchive, PendingImage
+from inspector.store.audit import AuditKind, record_change
 from inspector.store.db import transaction
 from inspector.store.inspections import database_file
-from inspector.types import Inspection, StationEvent
+from inspector.types import EventKind, Inspection, Severity, StationEvent
 
 __all__ = ["EventHook", "StoreSink"]
 
@@ -107,6 +108,8 @@ class StoreSink(Sink):
                     detail,
                 ),
             ).lastrowid
+            if event.kind is EventKind.RECIPE_CHANGED and event.severity is Severity.INFO:
+                _audit_recipe(self._conn, event)
             for hook in self._event_hooks:
                 hook(self._conn, event, row_id or 0)
 
@@ -193,3 +196,19 @@ def _sampled(seq: int, fraction: Fraction) -> bool:
     evenly spread (0.01 keeps seq 100, 200, ...)."""
     p, q = fraction.numerator, fraction.denominator  # integer floors: no Fraction per part
     return seq * p // q != (seq - 1) * p // q
+
+
+def _audit_recipe(conn: sqlite3.Connection, event: StationEvent) -> None:
+    """A switch (or the start recipe) as an audit row: old and new recipe number, and
+    who asked (plc, operator, start-up) as its command; inside the event's transaction."""
+    detail = event.detail
+    previous = detail.get("previous")
+    record_change(
+        conn,
+        AuditKind.RECIPE,
+        "recipe",
+        str(previous) if isinstance(previous, int) and previous >= 0 else None,
+        str(detail.get("recipe")),
+        str(detail.get("by", "")),
+        {k: v for k, v in detail.items() if k in ("name", "model_sha256", "switch_ms")},
+    )

@@ -69,6 +69,8 @@ class WebApp:
     token: str | None
     live_fps: float
     max_streams: int
+    # asks the station for a recipe (None: a station without recipes)
+    request_recipe: Callable[[int], None] | None = None
 
 
 def make_app(web: WebApp, closing: threading.Event) -> Starlette:
@@ -89,6 +91,7 @@ def make_app(web: WebApp, closing: threading.Event) -> Starlette:
         Route("/api/parts/{row_id:int}/image", handlers.part_image),
         Route("/api/spc", handlers.spc),
         Route("/api/spc/ack", handlers.spc_ack, methods=["POST"]),
+        Route("/api/recipe", handlers.recipe, methods=["POST"]),
     ]
     return Starlette(routes=routes)
 
@@ -237,6 +240,24 @@ class _Handlers:
     def _ack(self) -> int:
         with contextlib.closing(self.web.connect()) as conn, transaction(conn):
             return spc_store.acknowledge(conn, "web", "dashboard")
+
+    async def recipe(self, request: Request) -> Response:
+        """An operator's recipe request ({"recipe": N}); the switch happens between parts
+        and is announced as a RECIPE_CHANGED event (202: asked, not yet done)."""
+        refused = _refused(self.web.token, request.headers.get("authorization"))
+        if refused is not None:
+            return refused
+        if self.web.request_recipe is None:
+            return JSONResponse({"error": "this station has no recipes"}, 409)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        number = body.get("recipe") if isinstance(body, dict) else None
+        if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number <= 65535:
+            return JSONResponse({"error": 'body must be {"recipe": 0..65535}'}, 400)
+        self.web.request_recipe(number)
+        return JSONResponse({"requested": number}, 202)
 
 
 def _refused(token: str | None, header: str | None) -> Response | None:

@@ -22,6 +22,7 @@ from prometheus_client.registry import CollectorRegistry
 from inspector.errors import ConfigError
 from inspector.plc.client import PlcClientLink
 from inspector.plc.link import PlcLink
+from inspector.recipes import Requester
 from inspector.station import Station
 from inspector.store.link import StoreLink
 from inspector.web.app import Probe, WebApp, make_app
@@ -81,6 +82,7 @@ def open_web(
     reader: LogReader,
     connect: Callable[[], sqlite3.Connection],
     gauges: StationGauges,
+    request_recipe: Callable[[int], None] | None = None,
 ) -> WebServer:
     """Bind, register the station's gauges, and start serving."""
     token = read_token(config)
@@ -89,7 +91,15 @@ def open_web(
         registry: CollectorRegistry = dashboard.metrics.registry
         registry.register(gauges)
         app = WebApp(
-            dashboard, probe, reader, connect, registry, token, config.live_fps, config.max_streams
+            dashboard,
+            probe,
+            reader,
+            connect,
+            registry,
+            token,
+            config.live_fps,
+            config.max_streams,
+            request_recipe,
         )
         return WebServer(app, sock).start()
     except BaseException:
@@ -174,7 +184,13 @@ def open_dashboard(
         database=database,
     )
     reader = LogReader(database, images_dir)
-    return open_web(config, dashboard, probe, reader, store.store.connect, gauges)
+    recipe = None
+    if station.recipes is not None:
+
+        def recipe(number: int) -> None:
+            station.request_recipe(number, Requester.OPERATOR)
+
+    return open_web(config, dashboard, probe, reader, store.store.connect, gauges, recipe)
 
 
 def _links(station: Station, link: PlcLink | None) -> dict[str, bool | None]:

@@ -213,7 +213,7 @@ def test_names_hide_credentials(device: str, shown: str):
 def test_registry_names_importable_sources_of_their_kind(kind: str):
     cls = source_class(kind)
     assert issubclass(cls, FrameSource) and cls.kind == kind
-    assert cls.live is (kind == "opencv")
+    assert cls.live is (kind in ("opencv", "aravis"))
 
 
 def test_unknown_source_kind_is_a_config_error():

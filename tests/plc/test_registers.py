@@ -36,11 +36,12 @@ def test_design_addresses_and_bits():
     assert [HR.PART_COUNT, HR.FAIL_COUNT, HR.PROC_MS, HR.PROTOCOL_VERSION] == [8, 10, 12, 15]
     assert [HR.CONTROL, HR.PLC_HEARTBEAT, HR.TRIGGER_ID, HR.RECIPE_REQUEST] == [32, 33, 34, 35]
     assert HR.PART_SERIAL == 36
-    assert [int(s).bit_length() - 1 for s in Status] == list(range(11))
+    # b11 RECIPE_SWITCHING came with protocol version 3, beyond DESIGN.md's b0-b10
+    assert [int(s).bit_length() - 1 for s in Status] == list(range(12))
     # b5 SPC_ACK came with protocol version 2, beyond DESIGN.md's b0-b4
     assert [int(c).bit_length() - 1 for c in Control] == list(range(6))
     assert [int(r).bit_length() - 1 for r in SpcRule] == list(range(9))
-    assert PROTOCOL_VERSION == 2
+    assert PROTOCOL_VERSION == 3
 
 
 def test_every_register_documented_and_no_overlap():

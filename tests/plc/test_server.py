@@ -178,22 +178,24 @@ def test_plc_never_acknowledges(line):
 
 
 @pytest.mark.parametrize(
-    ("address", "words", "triggers"),
+    ("address", "words", "triggers", "error"),
     [
-        (32, [0xFFC0], 0),  # every undefined CONTROL bit
-        (32, [0x8000, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF], 0),
-        (38, [0xDEAD] * 10, 0),  # the reserved PLC words
-        (32, [0xFFFF] * 16, 1),  # the defined bits in there still trigger
+        (32, [0xFFC0], 0, 0),  # every undefined CONTROL bit
+        (32, [0x8000, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF], 0, 0),
+        (38, [0xDEAD] * 10, 0, 0),  # the reserved PLC words
+        # the defined bits in there still trigger, and RECIPE_LOAD asks for recipe 65535,
+        # which a station without recipes does not know
+        (32, [0xFFFF] * 16, 1, ErrorCode.RECIPE_UNKNOWN),
     ],
     ids=["undefined bits", "garbage words", "reserved words", "all ones"],
 )
-def test_garbage_in_control_block(line, address, words, triggers):
+def test_garbage_in_control_block(line, address, words, triggers, error):
     client = line.plc.client
     line.plc.wait_status(Status.READY)
     response = client.write_registers(address, words, device_id=UNIT)
     assert not response.isError()
     status = line.plc.status()  # the server still answers
-    assert Status.ERROR not in status.status
+    assert (Status.ERROR in status.status, status.error_code) == (bool(error), error)
     time.sleep(0.05)
     assert line.station.events.qsize() == triggers
     if address == 32:

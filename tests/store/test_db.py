@@ -37,7 +37,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 def test_migrations_are_numbered_one_by_one():
     assert [m.version for m in MIGRATIONS] == list(range(1, len(MIGRATIONS) + 1))
-    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 4
+    assert SCHEMA_VERSION == MIGRATIONS[-1].version == 6
     assert all(m.summary and "\n" not in m.summary for m in MIGRATIONS)
 
 

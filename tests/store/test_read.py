@@ -181,6 +181,8 @@ def test_an_old_store_exports_the_columns_it_has(tmp_path: Path):
         conn.close()
     rows = read_csv(tmp_path / "parts.csv")
     newer = ("run_id", "queue_ms", "defect_classes", "brightness", "focus")
+    newer += ("camera_id", "camera_frame_id", "camera_timestamp_ns", "pixel_format")
+    newer += ("recipe", "recipe_name")
     assert tuple(rows[0]) == tuple(c for c in CSV_COLUMNS if c not in newer)
     assert [row["seq"] for row in rows] == ["1", "2", "3", "4"]
     assert rows[1]["image_path"].endswith("-000000002-fail.png")

@@ -91,6 +91,8 @@ def test_metrics_counters_match_the_inspection_log(ran: Running):
         ("POST", "/api/spc/ack", {"Authorization": TOKEN}, 401),
         ("POST", "/api/spc/ack", {"Authorization": f"Bearer {TOKEN}"}, 200),
         ("GET", "/api/spc/ack", {}, 405),
+        ("POST", "/api/recipe", {}, 401),
+        ("POST", "/api/recipe", {"Authorization": f"Bearer {TOKEN}"}, 409),  # no recipes
     ],
 )
 def test_status_codes(ran: Running, method: str, path: str, headers: dict, status: int):
