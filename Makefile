@@ -55,7 +55,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 venv: $(VENV)/.full
 $(VENV)/.full: pyproject.toml | system-deps $(BIN)/python
 	$(BIN)/pip install --quiet $(TORCH_PINS)
-	$(BIN)/pip install --quiet -e '.[train,openvino,aravis,web,sparkplug,dev]'
+	$(BIN)/pip install --quiet -e '.[train,openvino,aravis,web,sparkplug,int8,dev]'
 	touch $@
 
 # The station end to end on the bundled conveyor recording (about a minute, real time).
