@@ -240,7 +240,9 @@ class RecipeConfig(Section):
         None, description="Calibration profile: scale, ROI, undistortion (None: the station's)."
     )
     spc: SpcConfig | None = Field(
-        None, description="SPC monitors (None: the station's); applied from the next start."
+        None,
+        description="SPC monitors (None: the station's): this product's own charts, "
+        "limits and alarms, monitor ids prefixed r<number>.",
     )
     preload: bool = Field(
         True,
