@@ -51,7 +51,7 @@ from inspector.spc.charts import (
     estimate,
     ewma_sigma,
 )
-from inspector.spc.config import IMAGE_MEASURES, SpcConfig, SpcMonitorConfig
+from inspector.spc.config import IMAGE_MEASURES, SPC_NAME_MAX, SpcConfig, SpcMonitorConfig
 from inspector.spc.rules import Rule, Violation, check, parse_rules
 from inspector.spc.store import FrozenLimits, PartFigures, PointRow
 from inspector.store.audit import AuditKind, record_change
@@ -143,13 +143,17 @@ def monitor_specs(
     one replacing the default of its name. A recipe's monitors are named `r<number>.`
     and their name: their points, limits and alarms are that product's alone."""
     configured = {m.name: m for m in config.monitors}
+    # "class-" and the class, within a name once the recipe's prefix is on
+    width = 56 if recipe is None else SPC_NAME_MAX - len("class-r65535.")
     defaults: list[SpcMonitorConfig] = []
     if config.default_monitors:
         defaults = [
             SpcMonitorConfig(name="fail_fraction", measure="fail_fraction"),
             SpcMonitorConfig(name="defects", measure="defects"),
             *(
-                SpcMonitorConfig(name=f"class-{_plain(c)}", measure="class_defects", class_name=c)
+                SpcMonitorConfig(
+                    name=f"class-{_plain(c, width)}", measure="class_defects", class_name=c
+                )
                 for c in class_names
             ),
             SpcMonitorConfig(name="brightness", measure="brightness"),
@@ -161,8 +165,8 @@ def monitor_specs(
     return tuple(MonitorSpec.from_config(m) for m in chosen)
 
 
-def _plain(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)[:56] or "class"
+def _plain(name: str, width: int) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)[:width] or "class"
 
 
 def part_figures(record: Inspection, class_names: Sequence[str]) -> PartFigures | None:

@@ -14,7 +14,8 @@ import pytest
 from inspector.config import parse_config
 from inspector.factory import _open_spc
 from inspector.spc import store
-from inspector.spc.monitor import SpcSink, stored_specs
+from inspector.spc.config import SpcConfig
+from inspector.spc.monitor import SpcSink, monitor_specs, stored_specs
 from inspector.store.db import open_store
 from inspector.store.inspections import InspectionWriter
 from inspector.types import EventKind, Inspection, Verdict
@@ -173,3 +174,19 @@ def test_a_recipes_own_spc_section(tmp_path, recipe_spc, r1_counts, r7_counts):
     line.parts(7, "PPPPP")
     assert (line.counts("r1.fails"), line.counts("r7.fails")) == (r1_counts, r7_counts)
     line.close()
+
+
+# A default class monitor's id stays a name (64 characters) with the recipe's prefix on.
+@pytest.mark.parametrize(
+    ("recipe", "class_name", "expected"),
+    [
+        (None, "crack", "class-crack"),
+        (7, "crack", "r7.class-crack"),
+        (65535, "x" * 100, "r65535.class-" + "x" * 51),
+        (None, "x" * 100, "class-" + "x" * 56),  # a station without recipes: as before
+    ],
+)
+def test_class_monitor_ids(recipe, class_name, expected):
+    config = SpcConfig(enabled=True)
+    names = [s.name for s in monitor_specs(config, [class_name], recipe)]
+    assert names[2] == expected and len(expected) <= 64
