@@ -320,3 +320,34 @@ def test_the_simulated_plc_switches_at_each_product_change(tmp_path: Path, recip
     assert summary["count"] == switches
     refused = [r.detail for r in report.results if r.outcome is Outcome.MISSED]
     assert refused == (["recipe 9 refused (error code 5)"] if 9 in recipes else [])
+
+
+# SPC on a running station: the parts each recipe judged (in the order the PLC ran
+# them) make that recipe's subgroups alone; each recipe's default monitors are named by
+# its number and count its own model's classes.
+@pytest.mark.parametrize(
+    ("runs", "subgroups"),
+    [
+        ([(1, 4)], {1: 2, 2: 0}),
+        ([(1, 3), (2, 2), (1, 1)], {1: 2, 2: 1}),
+        ([(2, 1), (1, 1), (2, 1)], {1: 0, 2: 1}),
+    ],
+)
+def test_spc_charts_each_recipes_parts_with_its_own_monitors(tmp_path: Path, runs, subgroups):
+    spc = {"enabled": True, "subgroup_size": 2, "baseline_subgroups": 5}
+    with running(tmp_path, extra={"spc": spc}) as (_, plc):
+        for number, parts in runs:
+            plc.load(number)
+            for _ in range(parts):
+                plc.inspect()
+    with closing(sqlite3.connect(tmp_path / "log.db")) as conn:
+        points = conn.execute(
+            "SELECT monitor, count(*) FROM spc_points WHERE monitor LIKE '%fail_fraction' "
+            "GROUP BY monitor"
+        ).fetchall()
+        monitors = {m for (m,) in conn.execute("SELECT DISTINCT monitor FROM spc_points")}
+    counted = {int(m.split(".")[0][1:]): n for m, n in points}
+    assert {r: counted.get(r, 0) for r in (1, 2)} == subgroups
+    assert all(m.startswith(("r1.", "r2.")) for m in monitors)
+    if subgroups[2]:
+        assert "r2.class-scratches" in monitors and "r1.class-scratches" not in monitors
