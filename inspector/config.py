@@ -37,7 +37,7 @@ from inspector.plc.config import PlcConfig
 from inspector.registry import Registry, registries_version
 from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
-from inspector.spc.config import SpcConfig
+from inspector.spc.config import SPC_NAME_MAX, SpcConfig
 from inspector.trigger.config import (
     IntervalTrigger,
     LineTrigger,
@@ -240,7 +240,9 @@ class RecipeConfig(Section):
         None, description="Calibration profile: scale, ROI, undistortion (None: the station's)."
     )
     spc: SpcConfig | None = Field(
-        None, description="SPC monitors (None: the station's); applied from the next start."
+        None,
+        description="SPC monitors (None: the station's): this product's own charts, "
+        "limits and alarms, monitor ids prefixed r<number>.",
     )
     preload: bool = Field(
         True,
@@ -350,6 +352,21 @@ class StationConfig(Section):
         if self.recipe is not None and self.recipe not in seen:
             known = sorted(seen) or "none"
             raise ValueError(f"recipe: {self.recipe} is not a configured recipe (known: {known})")
+        return self
+
+    @model_validator(mode="after")
+    def _recipe_monitor_names_fit(self) -> StationConfig:
+        """A recipe's monitor ids are `r<number>.<name>` and must stay names."""
+        for index, recipe in enumerate(self.recipes):
+            spc = recipe.spc or self.spc
+            field = f"recipes.{index}.spc" if recipe.spc else "spc"
+            room = SPC_NAME_MAX - len(f"r{recipe.number}.")
+            for m_index, monitor in enumerate(spc.monitors):
+                if len(monitor.name) > room:
+                    raise ValueError(
+                        f"{field}.monitors.{m_index}.name: at most {room} characters in "
+                        f"recipe {recipe.number} (its charts are r{recipe.number}.<name>)"
+                    )
         return self
 
     @model_validator(mode="after")

@@ -5,6 +5,11 @@ from validation images the shipped model never trained on) replays through the r
 station: video source, presence trigger, the shipped model through ONNX Runtime, the
 judge, the SQLite inspection log. Each part is compared with the recording's ground
 truth, and a summary gives escapes, false rejects and latency percentiles.
+
+`--recipes` replays a mixed line instead (scripts/build_mixed_recording.py): magnetic
+tiles (recipe 1) and NEU-DET steel patches (recipe 2), with a simulated PLC that
+switches recipes at each product change; the summary gives escapes and false rejects
+per product.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from inspector.config import StationConfig, parse_config
+from inspector.config import StationConfig, parse_config, recipe_config
 from inspector.errors import ConfigError, DataError, InspectorError
 from inspector.factory import build_station, open_model
 from inspector.mqtt.config import parse_broker
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 DEMO_MODEL = REPO / "models" / "magnetic-tile" / "magnetic-tile.onnx"
 DEMO_VIDEO = REPO / "models" / "magnetic-tile" / "demo" / "conveyor.mp4"
+MIXED_VIDEO = REPO / "models" / "mixed-line" / "mixed.mp4"
+STEEL_MODEL = REPO / "models" / "neu-det" / "neu-det.onnx"
 
 
 @dataclass(frozen=True)
@@ -57,10 +64,23 @@ class DemoOptions:
     plc_port: int = 5020
     mqtt: str | None = None  # HOST:PORT of a broker to publish results, events, status to
     web_port: int | None = 8080  # the dashboard on 127.0.0.1 (None: no dashboard)
+    recipes: bool = False  # a mixed line: two recipes, the PLC switching between them
 
 
 def truth_path(video: Path) -> Path:
     return video.with_suffix(".parts.csv")
+
+
+def load_products(video: Path) -> list[tuple[int, str]] | None:
+    """(recipe, product) of each part of a mixed recording, None for one product."""
+    path = truth_path(video)
+    if not path.is_file():
+        return None
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows or "recipe" not in rows[0]:
+        return None
+    return [(int(row["recipe"]), row["product"]) for row in rows]
 
 
 def load_truth(video: Path) -> list[bool] | None:
@@ -104,14 +124,30 @@ def demo_config(options: DemoOptions, log_dir: Path) -> StationConfig:
     }
     if options.web_port is not None and _port_free(options.web_port):
         doc["web"] = {"enabled": True, "port": options.web_port}
-    if options.plc:
+    if options.plc or options.recipes:
         if options.fast:
-            raise ConfigError("--plc runs in real time (the PLC's photo-eye follows the belt)")
+            raise ConfigError(
+                "--plc and --recipes run in real time (the PLC's photo-eye follows the belt)"
+            )
         # the PLC says when a part is at the camera; the locator finds it in the frame
         doc |= {
             "trigger": {"kind": "plc", "deadline_ms": 1000},
             "plc": {"enabled": True, "host": "127.0.0.1", "port": options.plc_port},
             "locate": {"position": 0.5, **BELT},
+        }
+    if options.recipes:  # the PLC asks for each product's recipe before its first part
+        doc |= {
+            "recipes": [
+                {"number": 1, "name": "tile"},
+                {
+                    "number": 2,
+                    "name": "steel",
+                    "model": {"path": str(STEEL_MODEL)},
+                    # its card gives no pass/fail threshold; docs/recipes.md's example's
+                    "judge": {"min_confidence": 0.3},
+                },
+            ],
+            "recipe": 1,
         }
     return parse_config(doc, "demo config")
 
@@ -147,6 +183,7 @@ class DemoSummary:
     """Verdicts against the ground truth, and latency percentiles."""
 
     truth: list[bool] | None
+    products: list[tuple[int, str]] | None = None  # (recipe, product) of a mixed line's parts
     verdicts: list[Verdict] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
     plc: dict[str, Any] | None = None  # the simulated PLC's report, with --plc
@@ -161,7 +198,10 @@ class DemoSummary:
         if self.truth is None or index >= len(self.truth):
             return {}
         defective = self.truth[index]
-        return {
+        extra: dict[str, Any] = {}
+        if self.products is not None and index < len(self.products):
+            extra["product"] = self.products[index][1]
+        return extra | {
             "truth": "defective" if defective else "good",
             "agrees": record.verdict.rejects == defective,
         }
@@ -189,12 +229,33 @@ class DemoSummary:
                 "false_rejects": sum(v.rejects and not d for v, d in pairs),
                 "agreement": round(sum(v.rejects == d for v, d in pairs) / max(len(pairs), 1), 4),
             }
+        if self.truth is not None and self.products is not None:
+            doc["products"] = per_product(self.verdicts, self.truth, self.products)
         if self.plc is not None:
             doc["plc"] = self.plc
         if self.log is not None:
             doc["log"] = str(self.log)
         doc["source_problems"] = self.source_problems
         return doc
+
+
+def per_product(
+    verdicts: list[Verdict], truth: list[bool], products: list[tuple[int, str]]
+) -> dict[str, dict[str, Any]]:
+    """Escapes and false rejects of each product of a mixed line against its own
+    ground truth (parts in belt order)."""
+    out: dict[str, dict[str, Any]] = {}
+    for verdict, defective, (recipe, product) in zip(verdicts, truth, products, strict=False):
+        row = out.setdefault(
+            product,
+            {"recipe": recipe, "parts": 0, "defective": 0, "good": 0, "escapes": 0,
+             "false_rejects": 0},
+        )  # fmt: skip
+        row["parts"] += 1
+        row["defective" if defective else "good"] += 1
+        row["escapes"] += int(defective and not verdict.rejects)
+        row["false_rejects"] += int(verdict.rejects and not defective)
+    return out
 
 
 class DemoReporter(ConsoleSink):
@@ -227,20 +288,26 @@ def run_demo(
     if not options.video.is_file():
         raise DataError(f"{options.video}: demo recording not found")
     log_dir = options.log_dir or default_log_dir()
-    summary = DemoSummary(truth=load_truth(options.video), log=log_dir / "inspections.db")
-    config = demo_config(options, log_dir)
-    detector, judge = open_model(config)
-    reporter = DemoReporter(detector.info.names, summary, options.as_json, options.parts)
-    sinks: list[Sink] = [reporter, *(extra_sinks or [])]
-    built = build_station(
-        config, model=(detector, judge), extra_sinks=sinks, command="inspector demo"
+    summary = DemoSummary(
+        truth=load_truth(options.video),
+        products=load_products(options.video) if options.recipes else None,
+        log=log_dir / "inspections.db",
     )
+    if options.recipes and summary.products is None:
+        raise DataError(f"{truth_path(options.video)}: no recipe column (not a mixed line)")
+    config = demo_config(options, log_dir)
+    # with recipes the station opens every recipe's model itself (its book owns them)
+    model = None if options.recipes else open_model(config)
+    names = model[0].info.names if model else _model_names(config)
+    reporter = DemoReporter(names, summary, options.as_json, options.parts)
+    sinks: list[Sink] = [reporter, *(extra_sinks or [])]
+    built = build_station(config, model=model, extra_sinks=sinks, command="inspector demo")
     station = built.station
     if built.web is not None and on_dashboard is not None:
         on_dashboard(built.web.url)
     with _sigint_sets(threading.Event()) as interrupted:
         station.start()
-        plc = _start_plc(options, summary, interrupted) if options.plc else None
+        plc = _start_plc(options, summary, interrupted) if options.plc or options.recipes else None
         try:
             while not (reporter.reached.is_set() or interrupted.is_set()):
                 if plc is not None and not plc.is_alive():
@@ -256,6 +323,14 @@ def run_demo(
     return summary
 
 
+def _model_names(config: StationConfig) -> tuple[str, ...]:
+    """The start recipe's model's class names (records of another recipe name their
+    own), from a model opened and closed again."""
+    detector, _ = open_model(recipe_config(config, config.recipes[0].number))
+    detector.close()
+    return detector.info.names
+
+
 def default_log_dir() -> Path:
     """Where the demo keeps its inspection log between runs: the user's state folder
     (XDG_STATE_HOME, else ~/.local/state), so `inspector log tail` can read it after."""
@@ -268,9 +343,13 @@ def _start_plc(
 ) -> threading.Thread:
     """A simulated PLC in a thread: triggers each part as its photo-eye would."""
     schedule = photo_eye_schedule(options.video)
+    recipes = tuple(r for r, _ in summary.products) if summary.products else None
     if options.parts is not None:
         schedule = schedule[: options.parts]
-    plan = SimulationPlan(cycles=len(schedule), schedule_s=schedule, result_timeout_s=2.0)
+        recipes = recipes[: options.parts] if recipes else None
+    plan = SimulationPlan(
+        cycles=len(schedule), schedule_s=schedule, result_timeout_s=2.0, recipes=recipes
+    )
 
     def run() -> None:
         try:

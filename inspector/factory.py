@@ -32,6 +32,7 @@ from inspector.sdnotify import SystemdNotifier
 from inspector.sinks.base import Sink, SinkRunner
 from inspector.sinks.config import SinkConfig
 from inspector.sinks.registry import SINKS
+from inspector.spc.config import IMAGE_MEASURES, SpcConfig
 from inspector.spc.health import measure_image
 from inspector.spc.monitor import SpcEngine, SpcSink, monitor_specs
 from inspector.station import Pipeline, RecordIdentity, Station, StationOptions
@@ -130,6 +131,7 @@ def build_station(
     sinks, and wire the station. On any failure everything opened is closed again.
     With recipes, the model is the start recipe's (`recipe`, else the last active one,
     else the configured one) and `config` is that recipe's merged config."""
+    station_config = config  # every recipe's sections (SPC opens each recipe's monitors)
     with contextlib.ExitStack() as stack:
         book: RecipeBook | None = None
         opened = _own_source(config, source, stack) if config.recipes else None
@@ -153,11 +155,12 @@ def build_station(
             detector.info.names,
             link,
             store,
-            config.spc.enabled,
+            _spc_enabled(station_config),
         )
         trigger = open_trigger(config.trigger, context)
         runners = [_run(SinkRunner(store.events, config.storage.queue_size, critical=True), stack)]
-        spc = _open_spc(config, store, detector.info.names, command)
+        start = book.loaded()[0] if book else None
+        spc = _open_spc(station_config, start, store, detector.info.names, command)
         if spc is not None:
             runners.append(_run(SinkRunner(spc), stack))
         for sink_config in config.sinks:
@@ -433,22 +436,58 @@ def _change_message(change: AuditEntry) -> str:
     return f"{change.kind.value} changed since the last start: {old} -> {change.new_hash}"
 
 
+def _spc_enabled(config: StationConfig) -> bool:
+    """Whether the station keeps SPC charts: its own section's or any recipe's."""
+    return config.spc.enabled or any(r.spc is not None and r.spc.enabled for r in config.recipes)
+
+
 def _open_spc(
-    config: StationConfig, store: StoreLink, class_names: tuple[str, ...], command: str
+    config: StationConfig,
+    recipe: int | None,
+    store: StoreLink,
+    class_names: tuple[str, ...],
+    command: str,
 ) -> SpcSink | None:
     """The SPC monitors on their own connection, with what the last run left finished
-    from the log (the sink closes the connection)."""
-    spc = config.spc
-    if not spc.enabled:
+    from the log (the sink closes the connection). With recipes, the start recipe's
+    engine opens now and each other recipe's with its first part, on the sink's thread
+    (its model's class names come with that part's record)."""
+    if not _spc_enabled(config):
         return None
     conn = store.store.connect()
+
+    def opener(number: int, names: tuple[str, ...], before_row: int | None) -> SpcEngine | None:
+        spc = recipe_config(config, number).spc
+        if not spc.enabled:
+            return None
+        specs = monitor_specs(spc, names, number)
+        engine = SpcEngine(conn, specs, spc.subgroup_size, spc.baseline_subgroups, command, number)
+        return engine.open(before_row)
+
     try:
-        specs = monitor_specs(spc, class_names)
-        engine = SpcEngine(conn, specs, spc.subgroup_size, spc.baseline_subgroups, command)
-        return SpcSink(engine.open(), class_names)
+        if recipe is None:
+            spc = config.spc
+            specs = monitor_specs(spc, class_names)
+            engine = SpcEngine(conn, specs, spc.subgroup_size, spc.baseline_subgroups, command)
+            return SpcSink(engine.open(), class_names)
+        image = any(
+            measure in IMAGE_MEASURES
+            for r in config.recipes
+            for measure in _measures(recipe_config(config, r.number).spc)
+        )
+        start = opener(recipe, class_names, None)
+        return SpcSink(start, class_names, opener, image, recipe=recipe, conn=conn)
     except BaseException:
         conn.close()
         raise
+
+
+def _measures(spc: SpcConfig) -> set[str]:
+    """What a recipe's monitors measure (the defaults include the image figures)."""
+    if not spc.enabled:
+        return set()
+    defaults = {"brightness", "focus"} if spc.default_monitors else set()
+    return defaults | {m.measure for m in spc.monitors}
 
 
 def _web_listener(config: StationConfig, class_names: tuple[str, ...]) -> Dashboard | None:

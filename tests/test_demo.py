@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from inspector.demo import DEMO_VIDEO, truth_path
+from inspector.demo import DEMO_VIDEO, MIXED_VIDEO, per_product, truth_path
+from inspector.types import Verdict
 
 # Measured with the shipped model on the committed recording (models/README.md):
 # the verdicts of MEASURED_AGREEMENT of the parts agree with the ground truth.
@@ -92,3 +93,52 @@ def test_demo_with_a_simulated_plc_closes_the_loop():
     assert (plc["missed_triggers"], plc["id_mismatches"], plc["unearned_pass"]) == (0, 0, 0)
     # the PLC's verdicts are the station's
     assert plc["pass"] == sum(p["verdict"] == "PASS" for p in parts)
+
+
+def test_demo_of_a_mixed_line_switches_recipes_at_each_product_change(tmp_path):
+    """The first 10 parts of the mixed recording: 8 tiles, then 2 steel patches."""
+    lines = demo(
+        "--recipes", "--no-web", "--plc-port", str(free_port()), "--parts", "10",
+        "--log-dir", str(tmp_path),
+    )  # fmt: skip
+    parts, summary = lines[:-1], lines[-1]
+    with truth_path(MIXED_VIDEO).open() as handle:
+        truth = list(csv.DictReader(handle))[:10]
+    assert [(p["recipe"], p["product"]) for p in parts] == [
+        (int(t["recipe"]), t["product"]) for t in truth
+    ]
+    assert len({p["model_sha256"] for p in parts if p["recipe"] == 2}) == 1
+    assert {p["model_sha256"] for p in parts if p["recipe"] == 1}.isdisjoint(
+        p["model_sha256"] for p in parts if p["recipe"] == 2
+    )
+    products = summary["products"]
+    assert {name: row["parts"] for name, row in products.items()} == {"tile": 8, "steel": 2}
+    assert sum(row["escapes"] for row in products.values()) == summary["escapes"]
+    assert sum(row["false_rejects"] for row in products.values()) == summary["false_rejects"]
+    plc = summary["plc"]
+    assert plc["recipe_switches"]["count"] == 1
+    assert (plc["missed_triggers"], plc["unearned_pass"]) == (0, 0)
+
+
+# verdicts, ground truth (defective) and product of each part; each product's counts
+@pytest.mark.parametrize(
+    ("verdicts", "truth", "products", "expected"),
+    [
+        ("FP", [True, True], ["tile", "tile"], {"tile": (2, 2, 0, 1, 0)}),
+        (
+            "FFP",
+            [False, True, True],
+            ["tile", "steel", "steel"],
+            {"tile": (1, 0, 1, 0, 1), "steel": (2, 2, 0, 1, 0)},
+        ),
+        ("", [True], ["tile"], {}),  # a part never judged counts nowhere
+    ],
+)
+def test_escapes_and_false_rejects_per_product(verdicts, truth, products, expected):
+    judged = [Verdict.FAIL if v == "F" else Verdict.PASS for v in verdicts]
+    recipes = [(1 if p == "tile" else 2, p) for p in products]
+    counts = {
+        name: (r["parts"], r["defective"], r["good"], r["escapes"], r["false_rejects"])
+        for name, r in per_product(judged, truth, recipes).items()
+    }
+    assert counts == expected

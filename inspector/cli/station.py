@@ -217,14 +217,21 @@ def demo_command(
         int, typer.Option(help="Serve the dashboard on 127.0.0.1:PORT (0: no dashboard).")
     ] = 8080,
     no_web: Annotated[bool, typer.Option("--no-web", help="No dashboard.")] = False,
+    recipes: Annotated[
+        bool,
+        typer.Option(
+            help="A mixed line: tiles and steel, the simulated PLC switching recipes at "
+            "each product change (real time)."
+        ),
+    ] = False,
 ) -> None:
     """The whole station on a bundled conveyor recording: no hardware, nothing to start."""
-    from inspector.demo import DEMO_MODEL, DEMO_VIDEO, DemoOptions, run_demo
+    from inspector.demo import DEMO_MODEL, DEMO_VIDEO, MIXED_VIDEO, DemoOptions, run_demo
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     quiet_libraries()
     options = DemoOptions(
-        video=video or DEMO_VIDEO,
+        video=video or (MIXED_VIDEO if recipes else DEMO_VIDEO),
         model=model or DEMO_MODEL,
         parts=parts,
         fast=fast,
@@ -236,6 +243,7 @@ def demo_command(
         plc_port=plc_port,
         mqtt=mqtt,
         web_port=None if no_web or web_port == 0 else web_port,
+        recipes=recipes,
     )
     summary = run_demo(options, on_dashboard=_print_dashboard).as_json()
     if as_json:
@@ -279,6 +287,12 @@ def _print_summary(doc: dict) -> None:
             f"{doc['escapes']}/{doc['defective']} defective parts escaped, "
             f"{doc['false_rejects']}/{doc['good']} good parts rejected, "
             f"agreement {doc['agreement']:.1%}"
+        )
+    for product, row in doc.get("products", {}).items():
+        console.print(
+            f"  {product} (recipe {row['recipe']}): {row['escapes']}/{row['defective']} "
+            f"escaped, {row['false_rejects']}/{row['good']} good parts rejected",
+            highlight=False,
         )
 
 

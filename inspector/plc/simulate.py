@@ -145,10 +145,18 @@ class SimulationPlan:
     # trigger times (s after the run starts) instead of a rate: a PLC whose photo-eye
     # sees parts arrive; `cycles` must equal its length
     schedule_s: tuple[float, ...] | None = None
+    # the recipe each cycle's part is (`cycles` long): before a part of another recipe
+    # than the active one, the PLC switches with RECIPE_REQUEST and RECIPE_LOAD
+    recipes: tuple[int, ...] | None = None
+    switch_timeout_s: float = 5.0  # RECIPE_LOAD -> RECIPE_SWITCHING dropped
 
     def __post_init__(self) -> None:
         if self.schedule_s is not None and self.cycles != len(self.schedule_s):
             raise ConfigError("simulate: a schedule needs cycles equal to its length")
+        if self.recipes is not None and self.cycles != len(self.recipes):
+            raise ConfigError("simulate: recipes need cycles equal to their length")
+        if self.recipes is not None and not all(0 <= r <= U16_MAX for r in self.recipes):
+            raise ConfigError("simulate: recipes: numbers from 0 to 65535")
         if (self.cycles is None) == (self.duration_s is None):
             raise ConfigError("simulate: give either cycles or duration_s, not both or neither")
         if self.cycles is not None and self.cycles < 1:
@@ -189,6 +197,8 @@ class CycleResult:
     unearned_pass: int = 0
     timeouts: tuple[str, ...] = ()  # which waits ran out: ready, trigger_ack, result, ...
     detail: str = ""
+    recipe: int | None = None  # ACTIVE_RECIPE with the result (plans with recipes)
+    switch_ms: float | None = None  # RECIPE_LOAD -> switch done, before this cycle
 
 
 @dataclass(slots=True)
@@ -220,6 +230,14 @@ class SimulationReport:
                 counts[phase] = counts.get(phase, 0) + 1
         return counts
 
+    def switch_ms(self) -> dict[str, float | None]:
+        times = sorted(r.switch_ms for r in self.results if r.switch_ms is not None)
+        return {
+            "count": len(times),
+            "p50": _ms(percentile(times, 50)),
+            "max": _ms(times[-1] if times else None),
+        }
+
     def cycle_ms(self) -> dict[str, float | None]:
         times = sorted(self.cycle_times_ms)
         return {
@@ -248,7 +266,11 @@ class SimulationReport:
             "stopped_early": self.stopped_early,
             "station": f"{self.host}:{self.port}",
             "unit_id": self.unit_id,
+            **({"recipe_switches": self.switch_ms()} if self._switched() else {}),
         }
+
+    def _switched(self) -> bool:
+        return any(r.switch_ms is not None for r in self.results)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float | None:
@@ -305,6 +327,7 @@ class _Cycle:
     trigger_id: int
     unearned_pass: int = 0
     timeouts: list[str] = field(default_factory=list)
+    switch_ms: float | None = None
 
     def result(self, outcome: Outcome, **extra: Any) -> CycleResult:
         return CycleResult(
@@ -313,6 +336,7 @@ class _Cycle:
             outcome,
             unearned_pass=self.unearned_pass,
             timeouts=tuple(self.timeouts),
+            switch_ms=self.switch_ms,
             **extra,
         )
 
@@ -445,6 +469,10 @@ class PlcSimulator:
     # ---------------------------------------------------------------- one cycle
 
     def _one_cycle(self, cycle: _Cycle) -> CycleResult:
+        if self.plan.recipes is not None:
+            refused = self._switch_recipe(cycle, self.plan.recipes[cycle.index])
+            if refused is not None:
+                return cycle.result(Outcome.MISSED, detail=refused)
         ready = self._wait(lambda b: Status.READY in b.status and not _busy(b), "ready")
         if ready is None:
             return cycle.result(Outcome.MISSED, detail="READY never came")
@@ -471,7 +499,34 @@ class PlcSimulator:
         if _unearned(block, cycle.trigger_id):
             cycle.unearned_pass += 1
         self._acknowledge()
-        return cycle.result(outcome, cycle_ms=cycle_ms, result_code=block.result_code)
+        recipe = block.active_recipe if self.plan.recipes is not None else None
+        return cycle.result(
+            outcome, cycle_ms=cycle_ms, result_code=block.result_code, recipe=recipe
+        )
+
+    def _switch_recipe(self, cycle: _Cycle, recipe: int) -> str | None:
+        """Before a part of another recipe than the active one: RECIPE_REQUEST, then
+        RECIPE_LOAD held until RECIPE_SWITCHING drops (docs/plc.md). Why the switch
+        failed (that part is not triggered: the station would judge it with the old
+        recipe's rules), else None."""
+        if self._read().active_recipe == recipe:
+            return None
+        self._write(recipe_request=recipe)
+        t_load = self._clock()
+        self._write(control=self._control.control | Control.RECIPE_LOAD)
+
+        def settled(b: StationBlock) -> bool:
+            switching = Status.RECIPE_SWITCHING in b.status
+            return not switching and (b.active_recipe == recipe or Status.ERROR in b.status)
+
+        done = self._wait(settled, "recipe", t_load + self.plan.switch_timeout_s)
+        self._write(control=self._control.control & ~Control.RECIPE_LOAD)
+        if done is None:
+            return f"recipe {recipe}: the switch did not finish"
+        if done.active_recipe != recipe:
+            return f"recipe {recipe} refused (error code {int(done.error_code)})"
+        cycle.switch_ms = (self._read_at - t_load) * 1000.0
+        return None
 
     def _acknowledge(self) -> None:
         """RESULT_ACK, held until RESULT_VALID clears (the station acts on the edge, but a

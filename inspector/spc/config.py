@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from inspector.configbase import Name, Section
 from inspector.errors import ConfigError
 
-__all__ = ["MEASURES", "SpcConfig", "SpcMonitorConfig"]
+__all__ = ["MEASURES", "SPC_NAME_MAX", "SpcConfig", "SpcMonitorConfig"]
 
 Measure = Literal["fail_fraction", "defects", "class_defects", "brightness", "focus"]
 ChartName = Literal["p", "np", "u", "c", "imr", "ewma", "cusum"]
@@ -23,6 +23,7 @@ MEASURES: dict[str, tuple[str, ...]] = {
     "focus": ("ewma", "imr", "cusum"),
 }
 IMAGE_MEASURES = frozenset({"brightness", "focus"})
+SPC_NAME_MAX = 64  # a monitor's id, with a recipe's `r<number>.` prefix: a `Name`
 
 
 class SpcMonitorConfig(Section):

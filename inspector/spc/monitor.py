@@ -29,12 +29,12 @@ import math
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.errors import DataError
+from inspector.errors import DataError, InspectorError
 from inspector.plc.registers import SpcRule
 from inspector.sinks.base import Announce, Sink
 from inspector.spc import store
@@ -51,7 +51,7 @@ from inspector.spc.charts import (
     estimate,
     ewma_sigma,
 )
-from inspector.spc.config import SpcConfig, SpcMonitorConfig
+from inspector.spc.config import IMAGE_MEASURES, SPC_NAME_MAX, SpcConfig, SpcMonitorConfig
 from inspector.spc.rules import Rule, Violation, check, parse_rules
 from inspector.spc.store import FrozenLimits, PartFigures, PointRow
 from inspector.store.audit import AuditKind, record_change
@@ -60,6 +60,7 @@ from inspector.store.inspections import class_counts
 from inspector.types import EventKind, Inspection, Severity, Verdict
 
 __all__ = [
+    "EngineOpener",
     "MonitorSpec",
     "Observation",
     "OnlineChart",
@@ -135,28 +136,37 @@ class MonitorSpec:
         return Observation(value=float(np.mean(measured))) if measured else None
 
 
-def monitor_specs(config: SpcConfig, class_names: Sequence[str]) -> tuple[MonitorSpec, ...]:
+def monitor_specs(
+    config: SpcConfig, class_names: Sequence[str], recipe: int | None = None
+) -> tuple[MonitorSpec, ...]:
     """The defaults (unless switched off), then the configured monitors, a configured
-    one replacing the default of its name."""
+    one replacing the default of its name. A recipe's monitors are named `r<number>.`
+    and their name: their points, limits and alarms are that product's alone."""
     configured = {m.name: m for m in config.monitors}
+    # "class-" and the class, within a name once the recipe's prefix is on
+    width = 56 if recipe is None else SPC_NAME_MAX - len("class-r65535.")
     defaults: list[SpcMonitorConfig] = []
     if config.default_monitors:
         defaults = [
             SpcMonitorConfig(name="fail_fraction", measure="fail_fraction"),
             SpcMonitorConfig(name="defects", measure="defects"),
             *(
-                SpcMonitorConfig(name=f"class-{_plain(c)}", measure="class_defects", class_name=c)
+                SpcMonitorConfig(
+                    name=f"class-{_plain(c, width)}", measure="class_defects", class_name=c
+                )
                 for c in class_names
             ),
             SpcMonitorConfig(name="brightness", measure="brightness"),
             SpcMonitorConfig(name="focus", measure="focus"),
         ]
     chosen = [configured.pop(d.name, d) for d in defaults] + list(configured.values())
+    if recipe is not None:
+        chosen = [m.model_copy(update={"name": f"r{recipe}.{m.name}"}) for m in chosen]
     return tuple(MonitorSpec.from_config(m) for m in chosen)
 
 
-def _plain(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)[:56] or "class"
+def _plain(name: str, width: int) -> str:
+    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in name)[:width] or "class"
 
 
 def part_figures(record: Inspection, class_names: Sequence[str]) -> PartFigures | None:
@@ -173,6 +183,7 @@ def part_figures(record: Inspection, class_names: Sequence[str]) -> PartFigures 
         class_counts(record.judgement.defects, class_names),
         health.brightness if health else None,
         health.focus if health else None,
+        record.recipe,
     )
 
 
@@ -326,8 +337,10 @@ class SpcEngine:
         subgroup_size: int,
         baseline_subgroups: int,
         command: str = "inspector run",
+        recipe: int | None = None,
     ) -> None:
         self.conn = conn
+        self.recipe = recipe  # the product it charts (None: a station without recipes)
         self.specs = tuple(specs)
         self.subgroup_size = subgroup_size
         self.baseline_subgroups = baseline_subgroups
@@ -338,17 +351,21 @@ class SpcEngine:
         self._cursor = 0  # the last log row in a subgroup (or SPC's start)
         self._unfreezable: set[str] = set()
 
-    def open(self) -> SpcEngine:
+    def open(self, before_row: int | None = None) -> SpcEngine:
         """Load limits (freezing given standards), then finish from the log what the
-        last run left: the parts after the last subgroup."""
+        last run left: the parts (of its recipe) after its last subgroup, up to
+        `before_row` (a recipe first seen mid-run: that part and those after it come
+        through the sink)."""
+        recipe = self.recipe
         with transaction(self.conn):
-            last = store.last_subgroup(self.conn)
+            last = store.last_subgroup(self.conn, recipe)
             self._cursor = last[1] if last else store.start_row(self.conn)
-            store.save_monitors(self.conn, [(s.name, s.definition) for s in self.specs])
+            definitions = [(s.name, s.definition) for s in self.specs]
+            store.save_monitors(self.conn, definitions, recipe)
             store.set_state(self.conn, "baseline_subgroups", str(self.baseline_subgroups))
             for spec in self.specs:
                 self._load_limits(spec)
-        for part in store.parts_after(self.conn, self._cursor):
+        for part in store.parts_after(self.conn, self._cursor, recipe, before_row):
             self.add(part)
         return self
 
@@ -434,6 +451,8 @@ class SpcEngine:
             value = getattr(point, name)
             if value is not None:
                 detail[name] = value
+        if self.recipe is not None:
+            detail["recipe"] = self.recipe
         message = f"SPC alarm on {spec.name}: {violation.rule} ({str(violation.test.name).lower()})"
         return Notice(EventKind.SPC_ALARM, Severity.WARNING, message, tuple(detail.items()))
 
@@ -455,15 +474,19 @@ class SpcEngine:
     def _notice_limits(self, limits: FrozenLimits) -> None:
         self.notices.append(self._limits_notice(limits))
 
-    @staticmethod
-    def _limits_notice(limits: FrozenLimits) -> Notice:
+    def _limits_notice(self, limits: FrozenLimits) -> Notice:
         p = limits.parameters
         sigma = f", sigma {p.sigma:.6g}" if p.sigma is not None else ""
         message = (
             f"SPC limits of {limits.monitor} frozen, version {limits.version} "
             f"({limits.source}): centre {p.center:.6g}{sigma}"
         )
-        detail = (("monitor", limits.monitor), ("version", limits.version))
+        detail: tuple[tuple[str, str | int | float], ...] = (
+            ("monitor", limits.monitor),
+            ("version", limits.version),
+        )
+        if self.recipe is not None:
+            detail += (("recipe", self.recipe),)
         return Notice(EventKind.SPC_LIMITS, Severity.INFO, message, detail)
 
     def take_notices(self) -> list[Notice]:
@@ -495,17 +518,47 @@ def freeze(
 # ---------------------------------------------------------------- the sink
 
 
+# Opens a recipe's engine when its first part arrives: (recipe, its model's class
+# names, that part's log row); None where the recipe keeps no SPC.
+EngineOpener = Callable[[int, tuple[str, ...], int | None], "SpcEngine | None"]
+
+
 class SpcSink(Sink):
     """The monitors on their own thread: records in, subgroups and alarms out; every
     `tick_s` it also takes acknowledgements (the PLC's, the CLI's) and limits frozen
-    by `inspector spc baseline`, and tells the listeners the open alarms' mask."""
+    by `inspector spc baseline`, and tells the listeners the open alarms' mask.
+
+    On a station with recipes each recipe has its own engine (its own monitors,
+    Phase I and limits), and a part goes to the engine of the recipe on its record:
+    the recipe that judged it, so a switch needs no message of its own and no part is
+    charted with another product's. An engine other than the start recipe's opens
+    (via `opener`, on this thread) with the first part of its recipe."""
 
     name = "spc"
     tick_s = 0.2
 
-    def __init__(self, engine: SpcEngine, class_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        engine: SpcEngine | None,
+        class_names: Sequence[str],
+        opener: EngineOpener | None = None,
+        image_health: bool | None = None,
+        *,
+        recipe: int | None = None,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        """`engine`: the start recipe's (`recipe`), None where that recipe keeps no
+        SPC (then `conn` is the sink's connection)."""
+        if engine is not None:
+            recipe, conn = engine.recipe, engine.conn
+        if conn is None:
+            raise InspectorError("SpcSink: give an engine or a connection")
+        self.conn = conn
         self.engine = engine
+        self.engines: dict[int | None, SpcEngine | None] = {recipe: engine}
+        self._opener = opener
         self._class_names = tuple(class_names)
+        self._image_health = image_health
         self._announce: Announce | None = None
         self._ack_requested = threading.Event()
         self._announced_mask: int | None = None  # None: not told yet since start
@@ -513,8 +566,12 @@ class SpcSink(Sink):
 
     @property
     def wants_image_health(self) -> bool:
-        """Whether a monitor charts image figures (else the worker never measures them)."""
-        return any(spec.measure in ("brightness", "focus") for spec in self.engine.specs)
+        """Whether a monitor charts image figures (else the worker never measures them);
+        the factory says so for every recipe's monitors."""
+        if self._image_health is not None:
+            return self._image_health
+        specs = self.engine.specs if self.engine is not None else ()
+        return any(spec.measure in IMAGE_MEASURES for spec in specs)
 
     def bind(self, announce: Announce) -> None:
         """Where events go: the station binds every sink when it is built."""
@@ -533,46 +590,75 @@ class SpcSink(Sink):
         try:
             for record in records:
                 self._fill_gap(record)
-                figures = part_figures(record, record.names(self._class_names))
+                names = record.names(self._class_names)
+                figures = part_figures(record, names)
                 if figures is not None:
-                    self.engine.add(figures)
+                    self._add(figures, tuple(names))
         finally:
-            if self.engine.notices:
+            if self._noticed():
                 self._flush()
         return []
 
     def tick(self) -> None:
-        conn = self.engine.conn
+        conn = self.conn
         if self._ack_requested.is_set():
             self._ack_requested.clear()
             with transaction(conn):
                 acknowledged = store.acknowledge(conn, "plc", "SPC_ACK")
             if acknowledged:
                 log.info("spc: %d alarm(s) acknowledged by the PLC", acknowledged)
-        self.engine.reload_limits()
+        for engine in self._open_engines():
+            engine.reload_limits()
         self._flush(check_mask=True)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
-            self.engine.conn.close()
+            self.conn.close()
+
+    def _open_engines(self) -> list[SpcEngine]:
+        return [engine for engine in self.engines.values() if engine is not None]
+
+    def _noticed(self) -> bool:
+        return any(engine.notices for engine in self._open_engines())
+
+    def _add(self, part: PartFigures, class_names: tuple[str, ...]) -> None:
+        engine = self._engine_of(part, class_names)
+        if engine is not None:
+            engine.add(part)
+
+    def _engine_of(self, part: PartFigures, class_names: tuple[str, ...]) -> SpcEngine | None:
+        if self._opener is None:  # a station without recipes charts every part
+            return self.engine
+        if part.recipe in self.engines:
+            return self.engines[part.recipe]
+        engine = None
+        if part.recipe is not None:
+            before = store.row_id(self.conn, part)
+            engine = self._opener(part.recipe, class_names, before)
+            log.info("spc: recipe %d's monitors opened", part.recipe)
+        self.engines[part.recipe] = engine
+        return engine
 
     def _fill_gap(self, record: Inspection) -> None:
         """Parts this sink never got (its queue was full) are read back from the log."""
         last = self._last_seq.get(record.run_id, 0)
         self._last_seq = {record.run_id: record.seq}
         if record.seq > last + 1:
-            for part in store.parts_of_run(self.engine.conn, record.run_id, last, record.seq):
-                self.engine.add(part)
+            for part in store.parts_of_run(self.conn, record.run_id, last, record.seq):
+                # a part read back is charted with its recipe's engine; one first seen
+                # here takes the start recipe's class names (its record is gone)
+                self._add(part, self._class_names)
 
     def _flush(self, check_mask: bool = False) -> None:
         """Announce what the engine noticed, then the open alarms' mask if it changed
         (read from the store only with news or on a tick: a query per part would cost
         more than the monitors themselves)."""
         announce = self._announce
-        if announce is None or not (check_mask or self.engine.notices):
+        if announce is None or not (check_mask or self._noticed()):
             return
-        mask = store.open_mask(self.engine.conn)
-        for notice in self.engine.take_notices():
+        mask = store.open_mask(self.conn)
+        notices = [n for engine in self._open_engines() for n in engine.take_notices()]
+        for notice in notices:
             detail = dict(notice.detail)
             if notice.kind is EventKind.SPC_ALARM:
                 detail["active_mask"] = mask

@@ -47,7 +47,9 @@ __all__ = [
 
 LimitsSource = str  # 'phase1' (collected), 'baseline' (spc baseline), 'standard' (config)
 
-_PART_COLUMNS = "id, run_id, seq, verdict, defect_count, defect_classes, brightness, focus"
+_PART_COLUMNS = "id, run_id, seq, verdict, defect_count, defect_classes, brightness, focus, recipe"
+# A recipe's parts (`recipe IS ?`), or every part on a station without recipes (None).
+Recipe = int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +64,11 @@ class PartFigures:
     classes: Mapping[str, int]
     brightness: float | None
     focus: float | None
+    recipe: int | None = None  # the recipe that judged it: its monitors chart it
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> PartFigures:
-        row_id, run_id, seq, verdict, defects, classes, brightness, focus = row
+        row_id, run_id, seq, verdict, defects, classes, brightness, focus, recipe = row
         return cls(
             row_id,
             run_id or "",
@@ -75,6 +78,7 @@ class PartFigures:
             MappingProxyType(json.loads(classes) if classes else {}),
             brightness,
             focus,
+            recipe,
         )
 
 
@@ -146,11 +150,15 @@ def state(conn: sqlite3.Connection, key: str) -> str | None:
     return row[0] if row else None
 
 
-def save_monitors(conn: sqlite3.Connection, definitions: Sequence[tuple[str, str]]) -> None:
-    """The monitors a station runs with (name, config JSON), replacing the last set."""
-    conn.execute("DELETE FROM spc_state WHERE key LIKE 'monitor:%'")
+def save_monitors(
+    conn: sqlite3.Connection, definitions: Sequence[tuple[str, str]], recipe: Recipe = None
+) -> None:
+    """The monitors a station runs with (name, config JSON), replacing the last set: of
+    that recipe only, where it has recipes (each recipe's monitors are its own)."""
+    scope = "" if recipe is None else f"r{recipe}:"
+    conn.execute("DELETE FROM spc_state WHERE key LIKE ?", (f"monitor:{scope}%",))
     for order, (name, definition) in enumerate(definitions):
-        set_state(conn, f"monitor:{order:04d}:{name}", definition)
+        set_state(conn, f"monitor:{scope}{order:04d}:{name}", definition)
 
 
 def monitors(conn: sqlite3.Connection) -> list[str]:
@@ -161,12 +169,24 @@ def monitors(conn: sqlite3.Connection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def parts_after(conn: sqlite3.Connection, after_row: int) -> list[PartFigures]:
-    """Decided parts logged after `after_row`, in log order."""
+def parts_after(
+    conn: sqlite3.Connection,
+    after_row: int,
+    recipe: Recipe = None,
+    before_row: int | None = None,
+) -> list[PartFigures]:
+    """Decided parts logged after `after_row` (and before `before_row`), of `recipe`
+    where given, in log order."""
+    where = "id > ? AND verdict != 'NO_DECISION'"
+    params: list[object] = [after_row]
+    if recipe is not None:
+        where += " AND recipe IS ?"
+        params.append(recipe)
+    if before_row is not None:
+        where += " AND id < ?"
+        params.append(before_row)
     rows = conn.execute(
-        f"SELECT {_PART_COLUMNS} FROM inspections WHERE id > ? AND verdict != 'NO_DECISION' "
-        "ORDER BY id",
-        (after_row,),
+        f"SELECT {_PART_COLUMNS} FROM inspections WHERE {where} ORDER BY id", params
     ).fetchall()
     return [PartFigures.from_row(row) for row in rows]
 
@@ -195,9 +215,18 @@ def row_id(conn: sqlite3.Connection, part: PartFigures) -> int:
     return int(row[0])
 
 
-def last_subgroup(conn: sqlite3.Connection) -> tuple[int, int] | None:
-    """(id, last_row) of the newest subgroup, None before the first."""
-    row = conn.execute("SELECT id, last_row FROM spc_subgroups ORDER BY id DESC LIMIT 1").fetchone()
+def last_subgroup(conn: sqlite3.Connection, recipe: Recipe = None) -> tuple[int, int] | None:
+    """(id, last_row) of the newest subgroup (of `recipe`'s parts where given: a
+    subgroup holds one recipe's parts, so its last row names it), None before the first."""
+    query = "SELECT id, last_row FROM spc_subgroups ORDER BY id DESC LIMIT 1"
+    params: tuple[object, ...] = ()
+    if recipe is not None:
+        query = (
+            "SELECT s.id, s.last_row FROM spc_subgroups s JOIN inspections i "
+            "ON i.id = s.last_row WHERE i.recipe IS ? ORDER BY s.id DESC LIMIT 1"
+        )
+        params = (recipe,)
+    row = conn.execute(query, params).fetchone()
     return (int(row[0]), int(row[1])) if row else None
 
 

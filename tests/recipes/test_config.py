@@ -28,6 +28,7 @@ def station(tmp_path: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
+LONG = {"name": "m" * 61, "measure": "fail_fraction"}
 TWO = [
     {"number": 1, "name": "tile"},
     {"number": 7, "name": "steel", "model": {"path": STEEL}, "judge": {"min_confidence": 0.3}},
@@ -60,6 +61,14 @@ def test_a_recipe_inherits_what_it_does_not_set(tmp_path: Path, number, model, c
         ({"recipes": [{"number": 1, "name": "a", "model": {}}]}, r"recipes.0.model.path: required"),
         ({"recipes": [{"number": 1}]}, r"recipes.0.name: required"),
         ({"recipes": [{"number": 1, "name": "a", "camera": {}}]}, r"recipes.0.camera: unknown"),
+        (  # a recipe's chart ids are r<number>.<name>: a name that no longer fits
+            {"recipes": [{"number": 300, "name": "a", "spc": {"monitors": [LONG]}}]},
+            r"recipes.0.spc.monitors.0.name: at most 59 characters in recipe 300",
+        ),
+        (  # the station's monitors, inherited
+            {"spc": {"monitors": [LONG]}, "recipes": [{"number": 12, "name": "a"}]},
+            r"test: spc.monitors.0.name: at most 60 characters in recipe 12",
+        ),
     ],
 )
 def test_bad_recipes_are_one_clear_line(tmp_path: Path, extra, error):

@@ -23,7 +23,13 @@ from inspector.plc.registers import (
     StationBlock,
     Status,
 )
-from inspector.plc.simulate import StationConnection, connect_station
+from inspector.plc.simulate import (
+    Outcome,
+    SimulationPlan,
+    StationConnection,
+    connect_station,
+    simulate,
+)
 from inspector.types import Verdict
 from tests.camera.media import write_folder
 from tests.conftest import shipped_model
@@ -289,3 +295,59 @@ def test_the_operator_switches_through_the_dashboard(tmp_path: Path, headers, bo
         ).fetchall()
     assert asked[0] == ("start-up",)
     assert asked[1:] == ([("operator",)] if status == 202 else [])
+
+
+# The simulated PLC (`inspector plc simulate`'s program) with a recipe per part: it
+# switches before each part of another recipe; the recipe on each result is the part's.
+@pytest.mark.parametrize(
+    ("recipes", "switches"),
+    [
+        ((1, 1, 2, 2, 1), 2),
+        ((2, 1, 2, 1), 4),  # the station starts on 1: the first part switches too
+        ((1, 1, 1), 0),
+        ((1, 9, 2), 1),  # 9 is not configured: that part is not triggered
+    ],
+)
+def test_the_simulated_plc_switches_at_each_product_change(tmp_path: Path, recipes, switches):
+    with running(tmp_path) as (parts, _):
+        endpoint = parts.plc.transport.endpoint
+        plan = SimulationPlan(cycles=len(recipes), rate_hz=20, recipes=recipes)
+        report = simulate(endpoint.host, endpoint.port, plan=plan)
+    judged = [r.recipe for r in report.results if r.outcome is not Outcome.MISSED]
+    assert judged == [r for r in recipes if r != 9]
+    assert report.unearned_pass == 0
+    summary = report.as_json().get("recipe_switches", {"count": 0})
+    assert summary["count"] == switches
+    refused = [r.detail for r in report.results if r.outcome is Outcome.MISSED]
+    assert refused == (["recipe 9 refused (error code 5)"] if 9 in recipes else [])
+
+
+# SPC on a running station: the parts each recipe judged (in the order the PLC ran
+# them) make that recipe's subgroups alone; each recipe's default monitors are named by
+# its number and count its own model's classes.
+@pytest.mark.parametrize(
+    ("runs", "subgroups"),
+    [
+        ([(1, 4)], {1: 2, 2: 0}),
+        ([(1, 3), (2, 2), (1, 1)], {1: 2, 2: 1}),
+        ([(2, 1), (1, 1), (2, 1)], {1: 0, 2: 1}),
+    ],
+)
+def test_spc_charts_each_recipes_parts_with_its_own_monitors(tmp_path: Path, runs, subgroups):
+    spc = {"enabled": True, "subgroup_size": 2, "baseline_subgroups": 5}
+    with running(tmp_path, extra={"spc": spc}) as (_, plc):
+        for number, parts in runs:
+            plc.load(number)
+            for _ in range(parts):
+                plc.inspect()
+    with closing(sqlite3.connect(tmp_path / "log.db")) as conn:
+        points = conn.execute(
+            "SELECT monitor, count(*) FROM spc_points WHERE monitor LIKE '%fail_fraction' "
+            "GROUP BY monitor"
+        ).fetchall()
+        monitors = {m for (m,) in conn.execute("SELECT DISTINCT monitor FROM spc_points")}
+    counted = {int(m.split(".")[0][1:]): n for m, n in points}
+    assert {r: counted.get(r, 0) for r in (1, 2)} == subgroups
+    assert all(m.startswith(("r1.", "r2.")) for m in monitors)
+    if subgroups[2]:
+        assert "r2.class-scratches" in monitors and "r1.class-scratches" not in monitors
