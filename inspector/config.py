@@ -239,6 +239,12 @@ class RecipeConfig(Section):
     calibration: CalibrationConfig | None = Field(
         None, description="Calibration profile: scale, ROI, undistortion (None: the station's)."
     )
+    trigger: TriggerConfig | None = Field(
+        None,
+        description="The trigger's parameters for this product: deadline_ms, and the "
+        "presence trigger's part detection (None: the station's); its kind must be the "
+        "station's.",
+    )
     spc: SpcConfig | None = Field(
         None,
         description="SPC monitors (None: the station's): this product's own charts, "
@@ -252,7 +258,7 @@ class RecipeConfig(Section):
 
 
 # What a recipe may replace of the station's sections: the one list `recipe_config` reads.
-RECIPE_SECTIONS = ("model", "judge", "locate", "calibration", "spc")
+RECIPE_SECTIONS = ("model", "judge", "locate", "calibration", "spc", "trigger")
 
 
 class StationConfig(Section):
@@ -370,6 +376,18 @@ class StationConfig(Section):
         return self
 
     @model_validator(mode="after")
+    def _recipe_trigger_same_kind(self) -> StationConfig:
+        """A switch retunes the running trigger; it cannot replace it with another kind."""
+        for index, recipe in enumerate(self.recipes):
+            if recipe.trigger is not None and recipe.trigger.kind != self.trigger.kind:
+                raise ValueError(
+                    f"recipes.{index}.trigger.kind: {recipe.trigger.kind!r} is not the "
+                    f"station's trigger kind {self.trigger.kind!r}; a recipe may change the "
+                    "trigger's parameters, not its kind"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _plc_trigger_needs_plc(self) -> StationConfig:
         if self.trigger.kind == "plc" and not self.plc.enabled:
             raise ValueError("trigger.kind 'plc' needs plc.enabled: true")
@@ -410,6 +428,7 @@ def _assembled(version: int) -> type[StationConfig]:
         __base__=RecipeConfig,
         __doc__=RecipeConfig.__doc__,
         model=_narrowed(RecipeConfig, "model", model | None),
+        trigger=_narrowed(RecipeConfig, "trigger", _union(TRIGGERS) | None),
     )
     return create_model(
         "StationConfig",

@@ -365,6 +365,7 @@ def _recipe_loader(config: StationConfig, frame_shape: FrameShape) -> Callable[[
             rectifier,
             roi,
             calibration_id,
+            merged.trigger,
         )
 
     return load

@@ -24,6 +24,7 @@ import numpy as np
 from inspector.detect.base import Detector
 from inspector.errors import InspectorError
 from inspector.judge import Judge
+from inspector.trigger.config import TriggerConfig
 from inspector.types import Region
 from inspector.vision.rectify import Rectifier
 
@@ -68,6 +69,7 @@ class Recipe:
     rectifier: Rectifier | None = None
     roi: Region | None = None
     calibration_id: str | None = None
+    trigger: TriggerConfig | None = None  # the parameters the running trigger takes
     load_ms: float = 0.0  # how long opening it took
 
 

@@ -676,6 +676,8 @@ class Station:
             recipe=recipe.number,
             recipe_name=recipe.name,
         )
+        if recipe.trigger is not None:  # parts triggered from now on: the new parameters
+            self.trigger.retune(recipe.trigger)
         lane = open_lane(recipe.detector, self.options.overlap, recipe.rectifier)
         lane.start()
         old_lane, self._lane = self._lane, lane

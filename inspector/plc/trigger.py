@@ -51,6 +51,12 @@ class PlcTrigger(Trigger):
         link.handshake.result_deadline_s = config.deadline_ms / 1000.0
         return cls(link.handshake, config.deadline_ms)
 
+    def retune(self, config: PlcTriggerConfig) -> None:
+        """The recipe's deadline, for the events and for the handshake's watchdog that
+        answers FAIL 0xFFFF past it (both follow the active recipe)."""
+        super().retune(config)
+        self.handshake.result_deadline_s = config.deadline_ms / 1000.0
+
     def start(self, emit: Emit) -> None:
         super().start(emit)
         self.handshake.set_trigger_listener(self._on_request)

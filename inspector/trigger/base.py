@@ -50,6 +50,13 @@ class Trigger(ABC):
         """Trigger one part now (False when not started); only where `can_fire`."""
         raise InspectorError(f"a {self.kind} trigger cannot be fired by hand")
 
+    def retune(self, config: Any) -> None:
+        """Take a recipe's parameters of this trigger (its kind is the same, checked at
+        load); called on the inspection worker at a switch while the trigger runs. One
+        reference assignment per parameter set, read once per event: no lock on the hot
+        path. The default takes the deadline, which every kind has."""
+        self.deadline_s = config.deadline_ms / 1000.0
+
     def start(self, emit: Emit) -> None:
         """Begin emitting events (event-driven triggers start their thread here)."""
         self._emit = emit

@@ -24,6 +24,10 @@ class IntervalTrigger(Trigger):
     def open(cls, config: IntervalConfig, context: OpenContext) -> IntervalTrigger:
         return cls(config.period_s, config.deadline_ms)
 
+    def retune(self, config: IntervalConfig) -> None:
+        super().retune(config)
+        self.period_s = config.period_s  # the next wait takes it
+
     def start(self, emit: Emit) -> None:
         super().start(emit)
         self._stop.clear()

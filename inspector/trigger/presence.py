@@ -29,6 +29,15 @@ from inspector.vision.parts import PartFinder, Run
 __all__ = ["PresenceTrigger"]
 
 
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """One recipe's detection parameters and the finder built for them: swapped whole by
+    `retune`, read once per frame, so a frame is never measured with half of each."""
+
+    config: PresenceConfig
+    finder: PartFinder
+
+
 @dataclass(slots=True)
 class Track:
     """A part followed across frames, in travel coordinates (columns along the belt)."""
@@ -49,26 +58,44 @@ class PresenceTrigger(Trigger):
 
     def __init__(self, config: PresenceConfig) -> None:
         super().__init__(config.deadline_ms)
-        self.config = config
+        self.tuning = _tuning(config)
+        self._tracked_by = self.tuning  # the tuning `tracks` were measured with
         self.tracks: list[Track] = []
-        self.finder = PartFinder(config, reverse=config.direction == "right_to_left")
 
     @classmethod
     def open(cls, config: PresenceConfig, context: OpenContext) -> PresenceTrigger:
         return cls(config)
 
+    @property
+    def config(self) -> PresenceConfig:
+        return self.tuning.config
+
+    def retune(self, config: PresenceConfig) -> None:
+        """A recipe's detection parameters, from the next frame on (worker thread)."""
+        super().retune(config)
+        self.tuning = _tuning(config)  # one reference: the capture thread sees old or new
+
     def on_frame(self, frame: Frame) -> TriggerEvent | None:
-        runs = self.finder.runs(frame.image)
+        tuning = self.tuning  # once per frame: the whole frame by one recipe's parameters
+        if tuning is not self._tracked_by:
+            # Tracks are columns of the old region, with `fired` decided against the old
+            # fire position: carried over they could fire a part by a mix of both
+            # recipes' parameters (or twice). Forgetting them, parts are seen afresh:
+            # one already past the new line does not fire, the others fire by the new.
+            self.tracks = []
+            self._tracked_by = tuning
+        finder = tuning.finder
+        runs = finder.runs(frame.image)
         if runs is None:
             return None
-        fired = self._track(runs, self.finder.width)
+        fired = self._track(runs, finder.width, tuning.config)
         if fired is None:
             return None
-        region = self.finder.region((fired.start, fired.end), frame.image.shape)
+        region = finder.region((fired.start, fired.end), frame.image.shape)
         return self.new_event(frame, t=frame.t_capture, region=region)
 
-    def _track(self, runs: list[Run], width: int) -> Track | None:
-        fire_at = self.config.fire_at * width
+    def _track(self, runs: list[Run], width: int, config: PresenceConfig) -> Track | None:
+        fire_at = config.fire_at * width
         matched_runs, matched_tracks, fired = set(), set(), None
         for r, t in _overlaps(runs, self.tracks):
             if r in matched_runs or t in matched_tracks:
@@ -86,13 +113,17 @@ class PresenceTrigger(Trigger):
         for i, track in enumerate(self.tracks):
             if i not in matched_tracks:
                 track.missing += 1
-                if track.missing <= self.config.max_missing_frames:
+                if track.missing <= config.max_missing_frames:
                     survivors.append(track)
         for r, (start, end) in enumerate(runs):
             if r not in matched_runs:
                 survivors.append(Track(start, end, fired=(start + end) / 2 >= fire_at))
         self.tracks = survivors
         return fired
+
+
+def _tuning(config: PresenceConfig) -> Tuning:
+    return Tuning(config, PartFinder(config, reverse=config.direction == "right_to_left"))
 
 
 def _overlaps(runs: list[Run], tracks: list[Track]) -> list[tuple[int, int]]:

@@ -351,3 +351,35 @@ def test_spc_charts_each_recipes_parts_with_its_own_monitors(tmp_path: Path, run
     assert all(m.startswith(("r1.", "r2.")) for m in monitors)
     if subgroups[2]:
         assert "r2.class-scratches" in monitors and "r1.class-scratches" not in monitors
+
+
+PLC_DEADLINES = [
+    {"number": 1, "name": "tile"},  # the station's 2000 ms
+    {"number": 2, "name": "steel", "trigger": {"kind": "plc", "deadline_ms": 700}},
+    {"number": 3, "name": "fast", "trigger": {"kind": "plc", "deadline_ms": 150}},
+]
+
+
+@pytest.mark.parametrize(
+    ("loads", "deadline_s"),
+    [
+        ([], 2.0),  # the start recipe, 1: the station's deadline
+        ([2], 0.7),
+        ([3], 0.15),
+        ([2, 3], 0.15),
+        ([3, 1], 2.0),  # back to a recipe without its own: the station's again
+        ([2, 9], 0.7),  # refused: the active recipe's deadline is kept (and the line
+    ],  # stops in ERROR until the PLC asks again, so no part is inspected)
+)
+def test_a_switch_applies_the_new_recipes_deadline(tmp_path: Path, loads, deadline_s):
+    """On the events the station judges by, and on the PLC handshake's watchdog that
+    answers FAIL 0xFFFF past it."""
+    with running(tmp_path, PLC_DEADLINES) as (parts, plc):
+        for number in loads:
+            plc.load(number)
+        assert parts.station.trigger.deadline_s == pytest.approx(deadline_s)
+        assert parts.plc is not None
+        assert parts.plc.handshake.result_deadline_s == pytest.approx(deadline_s)
+        if 9 not in loads:
+            trigger_id, block = plc.inspect()
+            assert block.trigger_id_echo == trigger_id  # judged (or answered) by it
