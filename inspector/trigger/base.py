@@ -70,10 +70,15 @@ class Trigger(ABC):
         self._emit = None
 
     def new_event(
-        self, frame: Frame | None = None, t: float | None = None, **extra: Any
+        self,
+        frame: Frame | None = None,
+        t: float | None = None,
+        deadline_s: float | None = None,  # None: the trigger's (a retune may change it)
+        **extra: Any,
     ) -> TriggerEvent:
         t = time.monotonic() if t is None else t
-        return TriggerEvent(next(self._ids), self.kind, t, t + self.deadline_s, frame, **extra)
+        budget = self.deadline_s if deadline_s is None else deadline_s
+        return TriggerEvent(next(self._ids), self.kind, t, t + budget, frame, **extra)
 
 
 def open_trigger(config: TriggerConfig, context: OpenContext | None = None) -> Trigger:

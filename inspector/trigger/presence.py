@@ -78,10 +78,11 @@ class PresenceTrigger(Trigger):
     def on_frame(self, frame: Frame) -> TriggerEvent | None:
         tuning = self.tuning  # once per frame: the whole frame by one recipe's parameters
         if tuning is not self._tracked_by:
-            # Tracks are columns of the old region, with `fired` decided against the old
-            # fire position: carried over they could fire a part by a mix of both
-            # recipes' parameters (or twice). Forgetting them, parts are seen afresh:
-            # one already past the new line does not fire, the others fire by the new.
+            # Tracks are columns of the old band, with `fired` decided against the old
+            # fire position: carried over, a part would be matched by one recipe's
+            # geometry and fired by the other's. Forgotten, parts are seen afresh as at
+            # start-up: one past the new line does not fire, the others fire by the new
+            # parameters (docs/recipes.md: switch with the band clear of parts).
             self.tracks = []
             self._tracked_by = tuning
         finder = tuning.finder
@@ -92,7 +93,9 @@ class PresenceTrigger(Trigger):
         if fired is None:
             return None
         region = finder.region((fired.start, fired.end), frame.image.shape)
-        return self.new_event(frame, t=frame.t_capture, region=region)
+        # the deadline of the tuning that found the part, not one a retune set meanwhile
+        deadline_s = tuning.config.deadline_ms / 1000.0
+        return self.new_event(frame, t=frame.t_capture, deadline_s=deadline_s, region=region)
 
     def _track(self, runs: list[Run], width: int, config: PresenceConfig) -> Track | None:
         fire_at = config.fire_at * width
