@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from typing import Annotated
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
 __all__ = [
+    "BackendOption",
     "JsonLogFormatter",
     "console",
     "err_console",
@@ -21,6 +24,15 @@ __all__ = [
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
+
+# `--backend` of eval and bench: a backend's name, or its options as YAML
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        help="onnxruntime, openvino, tensorrt, auto, or options as YAML: "
+        "'{kind: openvino, precision: bf16}'."
+    ),
+]
 
 
 def progress_bar(disable: bool = False) -> Progress:

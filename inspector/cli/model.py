@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from inspector.cli.common import console, print_json, progress_bar
+from inspector.cli.common import BackendOption, console, print_json, progress_bar
 from inspector.errors import ConfigError
 
 __all__ = ["eval_command", "export_command", "model_app", "train_command"]
@@ -340,13 +340,7 @@ def eval_command(
     model: Annotated[Path, typer.Option(help="Exported model (.onnx, OpenVINO .xml, .engine).")],
     data: Annotated[Path, typer.Option(help="data.yaml of a YOLO dataset.")],
     split: Annotated[str, typer.Option(help="Split to score.")] = "val",
-    backend: Annotated[
-        str,
-        typer.Option(
-            help="onnxruntime, openvino, tensorrt, auto, or options as YAML: "
-            "'{kind: openvino, precision: bf16}'."
-        ),
-    ] = ("onnxruntime"),
+    backend: BackendOption = "onnxruntime",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     pass_fail: Annotated[bool, typer.Option(help="Also score each image as a part.")] = False,
     threshold: Annotated[

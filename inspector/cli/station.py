@@ -15,7 +15,14 @@ import typer
 if TYPE_CHECKING:
     from inspector.config import StationConfig
 
-from inspector.cli.common import console, err_console, print_json, quiet_libraries, setup_logging
+from inspector.cli.common import (
+    BackendOption,
+    console,
+    err_console,
+    print_json,
+    quiet_libraries,
+    setup_logging,
+)
 
 if TYPE_CHECKING:
     from inspector.config import ModelConfig
@@ -299,13 +306,7 @@ def _print_summary(doc: dict) -> None:
 @station_app.command("bench")
 def bench_command(
     model: Annotated[Path | None, typer.Option(help="Model (default: the demo model).")] = None,
-    backend: Annotated[
-        str,
-        typer.Option(
-            help="onnxruntime, openvino, tensorrt, auto, or options as YAML: "
-            "'{kind: openvino, precision: bf16}'."
-        ),
-    ] = ("onnxruntime"),
+    backend: BackendOption = "onnxruntime",
     video: Annotated[Path | None, typer.Option(help="Recording (default: the demo's).")] = None,
     threads: Annotated[int | None, typer.Option(help="Runtime CPU threads.")] = None,
     overlap: Annotated[
