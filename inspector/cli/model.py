@@ -52,6 +52,9 @@ def train_command(
     ] = None,
     batch: Annotated[int, typer.Option(help="Batch size (defect-map: half defective).")] = 16,
     threads: Annotated[int, typer.Option(help="torch CPU threads.")] = 2,
+    device: Annotated[
+        str, typer.Option(help="fcos: torch device for the steps (cpu, cuda or cuda:N).")
+    ] = "cpu",
     project: Annotated[Path, typer.Option(help="Folder of run folders.")] = Path("runs"),
     name: Annotated[str, typer.Option(help="Run folder name.")] = "train",
     seed: Annotated[int, typer.Option(help="Training (and defect-map split) seed.")] = 0,
@@ -85,7 +88,17 @@ def train_command(
                 "the train and val splits in the data.yaml"
             )
         _train_fcos(
-            data, backbone, epochs, imgsz or 256, batch, threads, run_dir, seed, resume, force
+            data,
+            backbone,
+            epochs,
+            imgsz or 256,
+            batch,
+            threads,
+            device,
+            run_dir,
+            seed,
+            resume,
+            force,
         )
         best = run_dir / "weights" / "best.pt"
         console.print(f"run folder: {run_dir}")
@@ -202,6 +215,7 @@ def _train_fcos(
     imgsz: int,
     batch: int,
     threads: int,
+    device: str,
     run_dir: Path,
     seed: int,
     resume: bool,
@@ -213,7 +227,7 @@ def _train_fcos(
         print(line, flush=True)  # one line an epoch, readable in a nohup log
 
     if resume:
-        resume_fcos(run_dir, log=log)
+        resume_fcos(run_dir, log=log, device=device)
         return
     config = FcosConfig(
         data=str(data),
@@ -225,6 +239,7 @@ def _train_fcos(
         batch=batch,
         threads=threads,
         seed=seed,
+        device=device,
     )
     train_fcos(config, force=force, log=log)
 

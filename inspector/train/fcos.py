@@ -102,6 +102,7 @@ class FcosConfig:
     seed: int = 0
     steps_per_epoch: int | None = None  # None: one pass over the training images
     names: tuple[str, ...] = ()  # from data.yaml when the run starts
+    device: str = "cpu"  # torch device: cpu, cuda or cuda:N
 
     @property
     def run_dir(self) -> Path:
@@ -148,6 +149,24 @@ def check_config(config: FcosConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    check_device(config.device)
+
+
+def check_device(name: str) -> torch.device:
+    """The torch device `name` stands for, or one line saying why it cannot train here."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"--device {name}: expected cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"--device {name}: expected cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise ConfigError(f"--device {name}: torch {torch.__version__} sees no CUDA device")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"--device {name}: only {count} CUDA device(s) here")
+    return device
 
 
 # ---------------------------------------------------------------- data
@@ -231,7 +250,7 @@ def augment(
     size = images.shape[-1]
     out_images, out_boxes = [], []
     for image, window, box in zip(images, windows, boxes, strict=True):
-        valid = torch.zeros(1, size, size)
+        valid = torch.zeros(1, size, size, device=image.device)
         valid[:, window[1] : window[3], window[0] : window[2]] = 1.0
         sample = torch.cat([image, valid])
         draws = torch.randint(0, 2, (2,), generator=generator).tolist()
@@ -247,8 +266,10 @@ def augment(
     stacked = torch.stack(out_images)
     image, valid = stacked[:, :3], stacked[:, 3:4]
     n = len(stacked)
+    # drawn on the CPU generator, so a run's draws do not depend on its device
     contrast = 1.0 + (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.5
     brightness = (torch.rand(n, 1, 1, 1, generator=generator) - 0.5) * 0.2
+    contrast, brightness = contrast.to(image.device), brightness.to(image.device)
     jittered = ((image - 0.5) * contrast + 0.5 + brightness).clamp(0.0, 1.0)
     return torch.where(valid > 0, jittered, image), out_boxes
 
@@ -351,13 +372,14 @@ def validate(model: FCOS, data: BoxSet, imgsz: int, batch: int = 32) -> dict[str
     from inspector.evaluate.workflow import EVAL_PARAMS
 
     model.eval()
-    raw = FcosRaw(model, imgsz).eval()
+    device = next(model.parameters()).device
+    raw = FcosRaw(model, imgsz).to(device).eval()
     num_classes = model.head.classification_head.num_classes
     decoder = YoloDecoder(Layout.RAW, num_classes, EVAL_PARAMS)
     stats = DetectionStats(num_classes)
     for start in range(0, len(data), batch):
-        x = torch.from_numpy(data.images[start : start + batch]).float().div_(255.0)
-        outputs = raw(x).numpy()
+        x = torch.from_numpy(data.images[start : start + batch]).to(device)
+        outputs = raw(x.float().div_(255.0)).cpu().numpy()
         for k, output in enumerate(outputs):
             i = start + k
             found = decoder(output[None], data.geometry[i])
@@ -389,7 +411,7 @@ def _steps(config: FcosConfig, n_train: int) -> int:
 def _new_state(config: FcosConfig, steps: int) -> _State:
     torch.manual_seed(config.seed)
     # channels-last: oneDNN's convolutions ran a training step 1.5x faster on two cores
-    model = build_fcos(config).to(memory_format=torch.channels_last)
+    model = build_fcos(config).to(torch.device(config.device), memory_format=torch.channels_last)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -451,17 +473,18 @@ def _train_epoch(state: _State, config: FcosConfig, data: BoxSet, steps: int) ->
     totals: dict[str, float] = {}
     batches = _batches(config, state.epoch, len(data), steps)
     params = [p for p in state.model.parameters() if p.requires_grad]
+    device = torch.device(config.device)
     for index in batches:
-        images = torch.from_numpy(data.images[index]).float().div_(255.0)
-        boxes = [torch.from_numpy(data.boxes[i]) for i in index]
+        images = torch.from_numpy(data.images[index]).to(device).float().div_(255.0)
+        boxes = [torch.from_numpy(data.boxes[i]).to(device) for i in index]
         windows = torch.from_numpy(data.windows[index])
         images, boxes = augment(images, windows, boxes, generator, config.rot90)
         targets = [
-            {"boxes": b, "labels": torch.from_numpy(data.classes[i])}
+            {"boxes": b, "labels": torch.from_numpy(data.classes[i]).to(device)}
             for b, i in zip(boxes, index, strict=True)
         ]
         losses = state.model(list(images), targets)
-        loss = sum(losses.values(), torch.zeros(()))
+        loss = sum(losses.values(), torch.zeros((), device=device))
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(params, GRAD_CLIP)
@@ -484,7 +507,7 @@ def _run(config: FcosConfig, state: _State, train: BoxSet, val: BoxSet, log: Log
     weights = config.run_dir / "weights"
     weights.mkdir(parents=True, exist_ok=True)
     steps = _steps(config, len(train))
-    machine = f"{machine_description()}, CPU, {config.threads} torch threads"
+    machine = _machine(config)
     if machine not in state.machines:
         state.machines.append(machine)
     while state.epoch < config.epochs:
@@ -507,6 +530,15 @@ def _run(config: FcosConfig, state: _State, train: BoxSet, val: BoxSet, log: Log
             handle.write(line + "\n")
         log(line)
     return config.run_dir
+
+
+def _machine(config: FcosConfig) -> str:
+    """What trained the run, for the card: the host and the device its steps ran on."""
+    device = torch.device(config.device)
+    where = "CPU"
+    if device.type == "cuda":
+        where = f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    return f"{machine_description()}, {where}, {config.threads} torch threads"
 
 
 def _prepare(config: FcosConfig, log: Log) -> tuple[BoxSet, BoxSet]:
@@ -556,8 +588,10 @@ def train_fcos(config: FcosConfig, force: bool = False, log: Log = print) -> Pat
     return _run(config, state, train, val, log)
 
 
-def resume_fcos(run_dir: Path, log: Log = print) -> Path:
-    """Continue a run from its last.pt: model, optimizer, schedule, RNG and epoch count."""
+def resume_fcos(run_dir: Path, log: Log = print, device: str = "cpu") -> Path:
+    """Continue a run from its last.pt: model, optimizer, schedule, RNG and epoch count,
+    on `device` (a run started on a GPU may end on a CPU, and the reverse)."""
+    check_device(device)
     last = Path(run_dir) / "weights" / "last.pt"
     if not last.is_file():
         raise InspectorError(f"{last}: no checkpoint to resume from")
@@ -565,7 +599,7 @@ def resume_fcos(run_dir: Path, log: Log = print) -> Path:
     if ckpt.get("kind") != FCOS_KIND:
         raise ModelError(f"{last}: not an fcos checkpoint")
     # the run may have moved: its folder is where it is now
-    where = {"project": str(Path(run_dir).parent), "name": Path(run_dir).name}
+    where = {"project": str(Path(run_dir).parent), "name": Path(run_dir).name, "device": device}
     config = FcosConfig.from_dict({**ckpt["config"], **where})
     train, val = _prepare(config, log)
     state = _new_state(config, _steps(config, len(train)))

@@ -237,6 +237,9 @@ def test_a_run_is_not_overwritten_without_force(boxes_data: Path, tmp_path: Path
         ({"head_convs": 0}, "head_convs 0"),
         ({"freeze_blocks": 9}, "freeze_blocks 9"),
         ({"backbone": "resnet9"}, "unknown backbone 'resnet9'"),
+        ({"device": "tpu"}, "--device tpu: expected cpu, cuda or cuda:N"),
+        ({"device": "meta"}, "--device meta: expected cpu, cuda or cuda:N"),
+        ({"device": "cuda:99"}, "--device cuda:99: "),  # none here, or not 100 of them
     ],
 )
 def test_bad_settings_are_refused(boxes_data: Path, tmp_path: Path, change, error):
@@ -264,6 +267,7 @@ def test_a_dataset_without_both_splits_is_refused(tmp_path: Path, splits, error)
         (["--exclude", "parts.csv"], "not for --kind fcos"),
         (["--hours", "1"], "not for --kind fcos"),
         (["--set", "mosaic=0"], "not for --kind fcos"),
+        (["--device", "gpu"], "--device gpu: expected cpu, cuda or cuda:N"),
     ],
 )
 def test_the_cli_refuses_fcos_settings_in_one_line(boxes_data: Path, tmp_path: Path, args, error):
