@@ -565,11 +565,18 @@ def calibration_stage(
             "calibration.profile: undistortion feeds 3-channel models; this one takes "
             f"{detector.info.channels}"
         )
+    gain = load_flat_gain(profile, path)
+    if gain is not None and detector.uint8_input:
+        raise ConfigError(
+            "model.backend.preprocess: 'model' feeds the model uint8 pixels, which cannot "
+            "carry the calibration profile's flat-field gain at the float path's precision; "
+            "use preprocess: host with this profile"
+        )
     rectifier = Rectifier.build(
         profile.intrinsics.matrix(),
         profile.intrinsics.dist(),
         (width, height),
-        load_flat_gain(profile, path),
+        gain,
         detector.info.input_hw,
     )
     return rectifier, roi

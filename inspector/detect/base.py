@@ -169,6 +169,8 @@ class Detector(ABC, Generic[OptionsT]):
     """
 
     backend: ClassVar[str]
+    # the letterbox writes uint8 (1, H, W, C) pixels, the model converts them itself
+    uint8_input = False
     selection = ""  # how the backend was picked, when `auto` picked it ("auto: openvino (...)")
 
     def __init__(self, info: ModelInfo, output_shape: tuple[int, ...], params: DecodeParams):
@@ -205,7 +207,9 @@ class Detector(ABC, Generic[OptionsT]):
 
     @abstractmethod
     def infer(self, tensor: np.ndarray) -> np.ndarray:
-        """Run the model on a preprocessed (1, C, H, W) float32 tensor; raw output."""
+        """Run the model on a tensor shaped as its `new_letterbox` makes them (most
+        backends: (1, C, H, W) float32; OpenVINO with `preprocess: model`: (1, H, W, C)
+        uint8); raw output."""
 
     @property
     def requests(self) -> int:

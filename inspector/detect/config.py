@@ -57,6 +57,16 @@ class OpenVinoConfig(BackendConfig):
     requests: int = Field(
         2, ge=2, le=16, description="Infer requests in flight in throughput mode."
     )
+    preprocess: Literal["host", "model"] = Field(
+        "host",
+        description="host: the letterbox (or calibration remap) writes the model's float "
+        "RGB 0..1 NCHW tensor itself. model: it writes the frame's uint8 BGR pixels (NHWC) "
+        "and OpenVINO's PrePostProcessor folds the conversion to float, the layout, the "
+        "colour order and the 1/255 scale into the compiled model; same detections, but a "
+        "calibration profile's flat-field gain is refused (uint8 cannot carry it). host is "
+        "the default: model measured no faster beyond this machine's noise "
+        "(docs/performance.md).",
+    )
 
 
 class TensorRtConfig(BackendConfig):

@@ -21,9 +21,11 @@ from inspector.detect.base import (
 )
 from inspector.detect.config import OpenVinoConfig
 from inspector.errors import ModelError
+from inspector.vision.letterbox import Letterbox
 
 try:
     import openvino as ov
+    from openvino.preprocess import ColorFormat, PrePostProcessor
 except ImportError as exc:  # the registry imports this module only when it is chosen
     raise ModelError(
         "the openvino backend needs the 'openvino' extra: pip install 'inspector[openvino]'"
@@ -42,9 +44,16 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
     backend = "openvino"
 
     def __init__(
-        self, compiled: ov.CompiledModel, info: ModelInfo, params: DecodeParams, requests: int = 1
+        self,
+        compiled: ov.CompiledModel,
+        info: ModelInfo,
+        params: DecodeParams,
+        requests: int = 1,
+        preprocess: str = "host",
     ):
         output = compiled.outputs[0]
+        # model: the compiled model takes the letterbox's uint8 NHWC pixels (see `fold`)
+        self.uint8_input = preprocess == "model"
         super().__init__(info, tuple(output.get_partial_shape().to_shape()), params)
         self.compiled = compiled
         self._requests = [compiled.create_infer_request() for _ in range(requests)]
@@ -72,6 +81,9 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
         except RuntimeError as exc:
             reason = str(exc).splitlines()[0][:160]
             raise ModelError(f"{model_file}: not a loadable OpenVINO model ({reason})") from None
+        info = ModelInfo.from_metadata(model_file, file_sha256(model_file), metadata, overrides)
+        if options.preprocess == "model":
+            model = fold(model, info.channels)
         throughput = options.mode == "throughput"
         try:
             compiled = core.compile_model(model, options.device, compile_config(options, threads))
@@ -80,8 +92,9 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
             raise ModelError(
                 f"model.backend.device: OpenVINO cannot compile for '{options.device}' ({reason})"
             ) from None
-        info = ModelInfo.from_metadata(model_file, file_sha256(model_file), metadata, overrides)
-        return cls(compiled, info, params, options.requests if throughput else 1)
+        return cls(
+            compiled, info, params, options.requests if throughput else 1, options.preprocess
+        )
 
     @property
     def spare_cpu(self) -> bool:
@@ -94,16 +107,27 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
     def requests(self) -> int:
         return len(self._requests)
 
+    def new_letterbox(self) -> Letterbox:
+        return Letterbox(self.info.input_hw, self.info.channels, uint8=self.uint8_input)
+
     def _bind(self, slot: int, tensor: np.ndarray) -> None:
         if tensor is self._bound[slot]:
             return
         request = self._requests[slot]
-        if tensor.flags.c_contiguous and tensor.dtype == np.float32:
+        dtype = np.uint8 if self.uint8_input else np.float32
+        if self.uint8_input and (
+            tensor.dtype != np.uint8 or tensor.shape[-1] != self.info.channels
+        ):
+            raise ModelError(
+                "openvino with preprocess: model takes the letterbox's uint8 (1, H, W, C) "
+                f"tensor, not {tensor.dtype} {tensor.shape}"
+            )
+        if tensor.flags.c_contiguous and tensor.dtype == dtype:
             # shared, so the binding stays valid for this tensor's next contents
             request.set_input_tensor(ov.Tensor(tensor, shared_memory=True))
             self._bound[slot] = tensor
         else:  # a copy: bound for this call only
-            request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor, np.float32)))
+            request.set_input_tensor(ov.Tensor(np.ascontiguousarray(tensor, dtype)))
             self._bound[slot] = None
 
     def infer(self, tensor: np.ndarray) -> np.ndarray:
@@ -119,6 +143,21 @@ class OpenVinoDetector(Detector[OpenVinoConfig]):
         request = self._requests[slot]
         request.wait()
         return request.get_output_tensor(0).data
+
+
+def fold(model: ov.Model, channels: int) -> ov.Model:
+    """`model` taking the letterbox's uint8 pixels, (1, H, W, C) BGR (or grey), with the
+    conversion to float, the layout change to NCHW, BGR -> RGB and the 1/255 scale folded
+    in by OpenVINO's PrePostProcessor: the graph itself still sees RGB 0..1 NCHW."""
+    ppp = PrePostProcessor(model)
+    tensor = ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    steps = ppp.input().preprocess().convert_element_type(ov.Type.f32)
+    if channels == 3:
+        tensor.set_color_format(ColorFormat.BGR)
+        steps.convert_color(ColorFormat.RGB)
+    steps.scale(255.0)
+    return ppp.build()
 
 
 def compile_config(options: OpenVinoConfig, threads: int | None) -> dict[str, str | int]:

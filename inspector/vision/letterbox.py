@@ -1,4 +1,5 @@
-"""Letterbox a frame into a preallocated NCHW float32 tensor, the way Ultralytics does.
+"""Letterbox a frame into a preallocated NCHW float32 tensor, the way Ultralytics does
+(or, for a runtime that folds the conversion into the model, a uint8 NHWC one).
 
 The geometry (scale, padding) depends only on the frame size, so it is computed once per
 size, and so is the padding: it is painted into the tensor when the size changes, and
@@ -56,14 +57,23 @@ class Letterbox:
     `channels` is the model's input channel count: 3 (RGB) or 1 (grey). Frames may be
     BGR (H, W, 3) or grey (H, W) / (H, W, 1) whatever the model wants. A backend may
     replace `tensor` (with page-locked memory, say) before the first frame.
+
+    `uint8`: the tensor is (1, H, W, C) uint8 instead, the frame's pixels as they are
+    (BGR, or grey), for a runtime whose model converts, reorders and scales them itself
+    (OpenVINO's PrePostProcessor): the resize writes straight into its window.
     """
 
-    def __init__(self, input_hw: tuple[int, int], channels: int = 3) -> None:
+    def __init__(self, input_hw: tuple[int, int], channels: int = 3, uint8: bool = False) -> None:
         if channels not in (1, 3):
             raise ValueError(f"model input must have 1 or 3 channels, not {channels}")
         self.input_hw = input_hw
         self.channels = channels
-        self.tensor = np.zeros((1, channels, *input_hw), dtype=np.float32)
+        self.uint8 = uint8
+        self.tensor: np.ndarray = (
+            np.zeros((1, *input_hw, channels), dtype=np.uint8)
+            if uint8
+            else np.zeros((1, channels, *input_hw), dtype=np.float32)
+        )
         self._geometry: Geometry | None = None
         self._scratch: _Scratch | None = None
 
@@ -72,7 +82,7 @@ class Letterbox:
             self._geometry = Geometry.compute(frame_hw, self.input_hw)
             self._scratch = _Scratch(self._geometry.resized_wh)
             # the old window's pixels would show where the new padding is
-            self.tensor.fill(np.float32(PAD_VALUE) / np.float32(255.0))
+            self.tensor.fill(PAD_VALUE if self.uint8 else np.float32(PAD_VALUE) / np.float32(255.0))
         return self._geometry
 
     def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, Geometry]:
@@ -81,6 +91,9 @@ class Letterbox:
         scratch = self._scratch
         assert scratch is not None  # made with the geometry
         w, h = geo.resized_wh
+        if self.uint8:
+            self._fill_uint8(frame, geo, scratch)
+            return self.tensor, geo
         window = self.tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
         if frame.ndim == 2 or frame.shape[2] == 1:
             self._scale_grey(scratch.resize(frame.reshape(frame.shape[:2])), window)
@@ -92,6 +105,22 @@ class Letterbox:
             for c in range(3):  # BGR planes -> RGB tensor
                 np.divide(planes[2 - c], np.float32(255.0), out=window[c])
         return self.tensor, geo
+
+    def _fill_uint8(self, frame: np.ndarray, geo: Geometry, scratch: _Scratch) -> None:
+        """The window of the (1, H, W, C) uint8 tensor: resized straight into it (OpenCV
+        writes into the strided view), grey or BGR as the model's channels say."""
+        w, h = geo.resized_wh
+        window = self.tensor[0, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
+        if frame.ndim == 2 or frame.shape[2] == 1:
+            grey = frame.reshape(frame.shape[:2])
+            if self.channels == 1:
+                scratch.resize(grey, window[:, :, 0])
+            else:
+                cv2.cvtColor(scratch.resize(grey), cv2.COLOR_GRAY2BGR, dst=window)
+        elif self.channels == 1:
+            cv2.cvtColor(scratch.resize(frame), cv2.COLOR_BGR2GRAY, dst=window[:, :, 0])
+        else:
+            scratch.resize(frame, window)
 
     def _scale_grey(self, grey: np.ndarray, window: np.ndarray) -> None:
         np.divide(grey, np.float32(255.0), out=window[0])
@@ -109,11 +138,16 @@ class _Scratch:
         self.grey = np.empty((h, w), np.uint8)
         self.planes = tuple(np.empty((h, w), np.uint8) for _ in range(3))
 
-    def resize(self, source: np.ndarray) -> np.ndarray:
-        """`source` at the window's size: itself when it already is, else resized into
-        the buffer of its kind."""
+    def resize(self, source: np.ndarray, dst: np.ndarray | None = None) -> np.ndarray:
+        """`source` at the window's size, into `dst` when given (copied there when it
+        already is that size), else itself when it already is, else resized into the
+        buffer of its kind."""
         if source.shape[:2] == self.hw:
-            return source
-        dst = self.grey if source.ndim == 2 else self.bgr
+            if dst is None:
+                return source
+            np.copyto(dst, source)
+            return dst
+        if dst is None:
+            dst = self.grey if source.ndim == 2 else self.bgr
         h, w = self.hw
         return cv2.resize(source, (w, h), dst=dst, interpolation=cv2.INTER_LINEAR)

@@ -11,6 +11,11 @@ into the 0..1 scaling the letterbox does anyway, so it costs no extra pass.
 
 Boxes come back in undistorted pixels of the whole image (the geometry's source is the
 region; add its origin), where the profile's mm per pixel holds.
+
+A uint8 (1, H, W, 3) tensor (a model that converts and scales its input itself, OpenVINO
+with `preprocess: model`) gets the remap straight into its window, BGR as the frame is.
+It cannot carry a flat-field gain: rounded to whole grey levels, the gain changes what
+the model finds (the factory refuses that combination).
 """
 
 from __future__ import annotations
@@ -111,6 +116,9 @@ class Rectifier:
         if self._painted.get(id(tensor)) != geo:
             _paint_padding(tensor, geo)
             self._painted[id(tensor)] = geo
+        if tensor.dtype == np.uint8:
+            self._into_uint8(tensor, frame, maps)
+            return geo
         target = tensor[0, :, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
         if frame.ndim == 2 or frame.shape[2] == 1:
             grey = frame.reshape(frame.shape[:2])
@@ -127,10 +135,33 @@ class Rectifier:
             np.multiply(planes[2 - c], maps.scale, out=target[c])
         return geo
 
+    def _into_uint8(self, tensor: np.ndarray, frame: np.ndarray, maps: WindowMaps) -> None:
+        """The window of a (1, H, W, 3) uint8 tensor: BGR, remapped straight into it."""
+        if self.scale is not None:
+            # rounded to whole grey levels, the gain moves a defect map's cells by up to
+            # 0.1 (measured on the magnetic-tile model): not the float path's detections
+            raise ValueError("a uint8 tensor cannot carry the flat-field gain; use a float one")
+        geo = maps.geometry
+        w, h = geo.resized_wh
+        target = tensor[0, geo.pad_y : geo.pad_y + h, geo.pad_x : geo.pad_x + w]
+        if frame.ndim == 2 or frame.shape[2] == 1:
+            grey = frame.reshape(frame.shape[:2])
+            cv2.remap(grey, maps.map1, maps.map2, cv2.INTER_LINEAR, dst=self._grey)
+            cv2.cvtColor(self._grey, cv2.COLOR_GRAY2BGR, dst=target)
+        else:
+            cv2.remap(frame, maps.map1, maps.map2, cv2.INTER_LINEAR, dst=target)
+
 
 def _paint_padding(tensor: np.ndarray, geo: Geometry) -> None:
-    """The letterbox grey around the window, painted when the window changes."""
+    """The letterbox grey around the window, painted when the window changes: a float
+    (1, C, H, W) tensor's 0..1 grey, or a uint8 (1, H, W, C) one's grey level."""
     w, h = geo.resized_wh
+    if tensor.dtype == np.uint8:
+        tensor[0, : geo.pad_y] = PAD_VALUE
+        tensor[0, geo.pad_y + h :] = PAD_VALUE
+        tensor[0, :, : geo.pad_x] = PAD_VALUE
+        tensor[0, :, geo.pad_x + w :] = PAD_VALUE
+        return
     pad = np.float32(PAD_VALUE / 255.0)
     tensor[0, :, : geo.pad_y, :] = pad
     tensor[0, :, geo.pad_y + h :, :] = pad

@@ -164,3 +164,35 @@ def test_config_check_reads_the_profile(tmp_path: Path, size, damage, error):
         assert messages == []
     else:
         assert len(messages) == 1 and re.search(error, messages[0]), messages
+
+
+@pytest.mark.parametrize("uint8_input", [False, True])
+def test_a_flat_field_gain_is_refused_to_a_model_fed_uint8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uint8_input: bool
+):
+    """OpenVINO with `preprocess: model` takes uint8 pixels: a flat-field gain, rounded to
+    grey levels, would change what the model finds, so the station refuses the pair."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from inspector import factory
+
+    lens = IntrinsicsSection(
+        camera_matrix=((1400.0, 0.0, 512.0), (0.0, 1400.0, 160.0), (0.0, 0.0, 1.0)),
+        dist_coeffs=(0.0, 0.0, 0.0, 0.0, 0.0),
+        rms_px=0.1,
+        views=10,
+        board="b",
+    )
+    profile = new_profile("st", (1024, 320), "test").model_copy(update={"intrinsics": lens})
+    monkeypatch.setattr(factory, "load_flat_gain", lambda *_: np.ones((320, 1024), np.float32))
+    config = SimpleNamespace(calibration=SimpleNamespace(profile=tmp_path / "st.yaml"))
+    info = SimpleNamespace(channels=3, input_hw=(224, 224))
+    detector = SimpleNamespace(uint8_input=uint8_input, info=info)
+    if uint8_input:
+        with pytest.raises(ConfigError, match=r"preprocess: 'model' .* flat-field gain"):
+            factory.calibration_stage(profile, config, detector, (320, 1024, 3))
+    else:
+        rectifier, _ = factory.calibration_stage(profile, config, detector, (320, 1024, 3))
+        assert rectifier is not None and rectifier.scale is not None

@@ -14,10 +14,18 @@ from inspector.errors import InspectorError
 from inspector.factory import overlap_inference
 from tests.conftest import shipped_model
 
+# OpenVINO with the letterbox's conversion folded into the model: uint8 NHWC slots
+FOLDED = OpenVinoConfig(kind="openvino", preprocess="model")
 
-@pytest.fixture(scope="module", params=["onnxruntime", "openvino"])
+
+@pytest.fixture(
+    scope="module",
+    params=["onnxruntime", "openvino", FOLDED],
+    ids=["onnxruntime", "openvino", "openvino-preprocess-model"],
+)
 def detector(request):
-    """The shipped model, one runtime thread, through each CPU backend."""
+    """The shipped model, one runtime thread, through each CPU backend (and OpenVINO's
+    other preprocess path)."""
     with open_detector(
         shipped_model("magnetic-tile"), request.param, DecodeParams(conf=0.05), threads=1
     ) as loaded:
@@ -179,10 +187,13 @@ def test_an_overlapped_lane_allocates_no_frame_sized_buffers(detector, frames):
     assert largest < frames[0].nbytes // 4, f"a {largest}-byte block lives on after the parts"
 
 
-@pytest.fixture(scope="module")
-def throughput():
-    """The shipped model through OpenVINO in throughput mode: three infer requests."""
-    options = OpenVinoConfig(kind="openvino", mode="throughput", requests=3)
+@pytest.fixture(scope="module", params=["host", "model"])
+def throughput(request):
+    """The shipped model through OpenVINO in throughput mode: three infer requests (each
+    slot's tensor float NCHW, or uint8 NHWC with the conversion in the model)."""
+    options = OpenVinoConfig(
+        kind="openvino", mode="throughput", requests=3, preprocess=request.param
+    )
     with open_detector(shipped_model("magnetic-tile"), options, DecodeParams(conf=0.05)) as loaded:
         yield loaded
 

@@ -75,3 +75,31 @@ def test_a_crop_view_of_a_bigger_frame_matches_reference(rows_cols):
     view = frame[rows_cols]
     tensor, _ = Letterbox((320, 320))(view)
     assert np.abs(tensor - reference(np.ascontiguousarray(view), 320)).max() < 1e-6
+
+
+def as_uint8_nhwc(tensor: np.ndarray, bgr: bool = True) -> np.ndarray:
+    """A float (1, C, H, W) 0..1 tensor as the uint8 (1, H, W, C) the folded model takes."""
+    pixels = np.rint(tensor[0].transpose(1, 2, 0) * 255).astype(np.uint8)
+    return (pixels[:, :, ::-1] if bgr else pixels)[None]
+
+
+@pytest.mark.parametrize("shape", [(200, 300, 3), (300, 200, 3), (320, 320, 3), (100, 150)])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_uint8_holds_the_float_letterbox_pixels(shape, channels):
+    """The uint8 NHWC tensor (BGR, or grey) is the float one before its conversion."""
+    frame = np.random.default_rng(2).integers(0, 255, shape, dtype=np.uint8)
+    want, want_geo = Letterbox((320, 320), channels)(frame)
+    letterbox = Letterbox((320, 320), channels, uint8=True)
+    have, geo = letterbox(frame)
+    assert have is letterbox.tensor and have.dtype == np.uint8
+    assert have.shape == (1, 320, 320, channels) and geo == want_geo
+    np.testing.assert_array_equal(have, as_uint8_nhwc(want, bgr=channels == 3))
+
+
+def test_uint8_padding_is_repainted_on_size_change():
+    letterbox = Letterbox((160, 160), uint8=True)
+    tensor, _ = letterbox(np.full((160, 80, 3), 7, np.uint8))  # tall: pads left and right
+    assert tensor[0, 0, 0, 0] == 114 and tensor[0, 80, 80, 0] == 7
+    again, geo = letterbox(np.full((80, 160, 3), 9, np.uint8))  # wide: pads top and bottom
+    assert again is tensor and geo.pad_x == 0
+    assert again[0, 0, 0, 0] == 114 and again[0, 80, 0, 0] == 9

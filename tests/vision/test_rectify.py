@@ -74,3 +74,28 @@ def test_the_padding_follows_the_window_on_a_reused_tensor():
     assert wide.pad_y > 0 and tall.pad_x > 0
     assert np.all(tensor[0, :, :, : tall.pad_x] == grey)
     assert not np.any(tensor[0, :, : wide.pad_y, tall.pad_x : tall.pad_x + 10] == grey)
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_a_uint8_tensor_gets_the_float_pixels_in_bgr(grey):
+    """A uint8 (1, H, W, 3) tensor (the folded OpenVINO model's) holds the float tensor's
+    pixels in BGR order, padding included."""
+    image = frame()
+    if grey:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    rectifier = Rectifier.build(MATRIX, DIST, SIZE, None, (224, 224))
+    region = Region(100, 60, 400, 280)
+    want, want_geo = rectifier(image, region)
+    tensor = np.zeros((1, 224, 224, 3), np.uint8)
+    assert rectifier.into(tensor, image, region) == want_geo
+    expected = want[0].transpose(1, 2, 0)[:, :, ::-1] * 255
+    assert np.abs(tensor[0] - expected).max() < 1e-3
+    assert tensor[0, 0, 0, 0] == 114  # the padding, painted in grey levels
+
+
+def test_a_uint8_tensor_refuses_a_flat_field_gain():
+    gain = np.ones((480, 640), np.float32)
+    rectifier = Rectifier.build(MATRIX, DIST, SIZE, gain, (224, 224))
+    tensor = np.zeros((1, 224, 224, 3), np.uint8)
+    with pytest.raises(ValueError, match="flat-field gain"):
+        rectifier.into(tensor, frame(), Region(0, 0, 640, 480))
