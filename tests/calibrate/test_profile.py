@@ -103,8 +103,15 @@ def demo_folder(folder: Path, count: int = 8) -> Path:
     return demo_frames(folder, count, 7)
 
 
+@pytest.mark.parametrize(
+    "backend",
+    [None, {"kind": "openvino", "preprocess": "model"}],
+    ids=["default-backend", "openvino-preprocess-model"],
+)
 @pytest.mark.parametrize("overlap", ["off", "on"])
-def test_the_station_inspects_through_the_profile(tmp_path: Path, overlap: str):
+def test_the_station_inspects_through_the_profile(tmp_path: Path, overlap: str, backend):
+    """The remap into each slot's tensor: float NCHW, or the uint8 NHWC pixels of an
+    OpenVINO model with the conversion folded in."""
     from tests.test_station import Collect, config, run_to_end
 
     folder = demo_folder(tmp_path / "frames")
@@ -128,6 +135,11 @@ def test_the_station_inspects_through_the_profile(tmp_path: Path, overlap: str):
     ):
         collect = Collect()
         cfg = config(tmp_path / name, camera, {"kind": "line"}, overlap, **extra)
+        if backend is not None:
+            doc = cfg.model_dump(mode="json", exclude_unset=True)
+            doc["model"]["backend"] = backend
+            cfg = parse_config(doc, "test")
+            assert cfg.model.backend.model_dump(exclude_unset=True) == backend
         run_to_end(cfg, [collect])
         runs[name] = collect.records
     # a lens without distortion and the whole frame as ROI: the model sees the same
