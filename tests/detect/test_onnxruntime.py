@@ -85,6 +85,7 @@ def test_unknown_backend():
     ("name", "kind", "classes", "input_hw", "stride"),
     [
         ("neu-det", "detect", 6, (224, 224), 32),
+        ("neu-det-fcos", "detect", 6, (320, 320), 32),
         ("magnetic-tile", "defect-map", 1, (224, 224), 16),
     ],
 )

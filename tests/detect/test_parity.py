@@ -41,9 +41,9 @@ def ordered(found: Detections) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return found.xyxy[order], found.score[order], found.class_id[order]
 
 
-@pytest.fixture(scope="module", params=["neu-det", "magnetic-tile"])
+@pytest.fixture(scope="module", params=["neu-det", "neu-det-fcos", "magnetic-tile"])
 def case(request, neu_split: Path, tile_split: Path) -> tuple[Path, DatasetSpec]:
-    data = neu_split if request.param == "neu-det" else tile_split
+    data = tile_split if request.param == "magnetic-tile" else neu_split
     return shipped_model(request.param), load_dataset(data)
 
 
