@@ -27,6 +27,16 @@ from tests.test_factory import base
 SCALE = ScaleSection(mm_per_px_x=0.5, mm_per_px_y=0.5, variation=0.01, tilt_deg=1.0, board="b")
 
 
+# a distortion-free lens for a 1024 x 320 frame
+PINHOLE_1024 = IntrinsicsSection(
+    camera_matrix=((1400.0, 0.0, 512.0), (0.0, 1400.0, 160.0), (0.0, 0.0, 1.0)),
+    dist_coeffs=(0.0, 0.0, 0.0, 0.0, 0.0),
+    rms_px=0.1,
+    views=10,
+    board="b",
+)
+
+
 def write(tmp_path: Path, size=(640, 480)) -> Path:
     path = tmp_path / "calibration" / "st.yaml"
     save_profile(new_profile("st", size, "test").model_copy(update={"scale": SCALE}), path)
@@ -115,13 +125,7 @@ def test_the_station_inspects_through_the_profile(tmp_path: Path, overlap: str, 
     from tests.test_station import Collect, config, run_to_end
 
     folder = demo_folder(tmp_path / "frames")
-    lens = IntrinsicsSection(
-        camera_matrix=((1400.0, 0.0, 512.0), (0.0, 1400.0, 160.0), (0.0, 0.0, 1.0)),
-        dist_coeffs=(0.0, 0.0, 0.0, 0.0, 0.0),
-        rms_px=0.1,
-        views=10,
-        board="b",
-    )
+    lens = PINHOLE_1024
     path = tmp_path / "st.yaml"
     profile = new_profile("st", (1024, 320), "test").model_copy(
         update={"intrinsics": lens, "roi": (0, 0, 1024, 320)}
@@ -190,13 +194,7 @@ def test_a_flat_field_gain_is_refused_to_a_model_fed_uint8(
 
     from inspector import factory
 
-    lens = IntrinsicsSection(
-        camera_matrix=((1400.0, 0.0, 512.0), (0.0, 1400.0, 160.0), (0.0, 0.0, 1.0)),
-        dist_coeffs=(0.0, 0.0, 0.0, 0.0, 0.0),
-        rms_px=0.1,
-        views=10,
-        board="b",
-    )
+    lens = PINHOLE_1024
     profile = new_profile("st", (1024, 320), "test").model_copy(update={"intrinsics": lens})
     monkeypatch.setattr(factory, "load_flat_gain", lambda *_: np.ones((320, 1024), np.float32))
     config = SimpleNamespace(calibration=SimpleNamespace(profile=tmp_path / "st.yaml"))
