@@ -11,7 +11,9 @@ its own OpenVINO export of the same model, over the same frames, in the same run
 - The station's side: one station fed from the same frames held in memory (the bench's
   pipeline-from-memory machinery), every frame a part, with `versus_backend` (auto).
 - The two alternate in blocks of `block_parts` frames, so that a slow spell of a shared
-  machine falls on both alike. Frames per second are frames over the time the blocks
+  machine falls on both alike; `ratio_block_pairs` is the ratio block by block (each
+  station block against the Ultralytics block beside it), its median the figure a spell
+  over a few blocks moves least. Frames per second are frames over the time the blocks
   took (the station: first trigger to last verdict); the median is the typical frame
   (the station: verdict-to-verdict intervals). Latency is per predict call on
   Ultralytics' side, and trigger to verdict with parts let through one at a time on the
@@ -188,6 +190,7 @@ class _Sides:
 
     theirs_ms: list[np.ndarray] = dataclasses.field(default_factory=list)
     ours: Throughput = dataclasses.field(default_factory=Throughput)
+    ours_block_s: list[float] = dataclasses.field(default_factory=list)
     theirs_one_ms: list[float] = dataclasses.field(default_factory=list)
     ours_one_ms: list[float] = dataclasses.field(default_factory=list)
     backend: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -218,7 +221,9 @@ def _race(
             if index % 2:
                 sides.theirs_ms.append(ultra.timed(chunk(block)))
             replay.let_through(block)
-            sides.ours.add(collector.take(block))
+            records = collector.take(block)
+            sides.ours.add(records)
+            sides.ours_block_s.append(records[-1].times.judged - records[0].times.trigger)
             if not index % 2:
                 sides.theirs_ms.append(ultra.timed(chunk(block)))
             position += block
@@ -281,4 +286,14 @@ def measure_versus_ultralytics(options: BenchOptions) -> dict[str, Any]:
         doc["ratio"] = round(ours.fps / theirs_fps, 3)
         doc["ratio_median"] = round(ours.median_fps / theirs_median_fps, 3)
         doc["meets_target"] = doc["ratio"] >= TARGET_RATIO
+    # each station block against the Ultralytics block beside it: a slow spell of a shared
+    # machine that falls on a few blocks moves this median little
+    theirs_block_s = [float(ms.sum()) / 1000.0 for ms in sides.theirs_ms]
+    pairs = [t / o for t, o in zip(theirs_block_s, sides.ours_block_s, strict=True) if o > 0]
+    if pairs:
+        doc["ratio_block_pairs"] = {
+            "p50": round(float(np.median(pairs)), 3),
+            "min": round(min(pairs), 3),
+            "max": round(max(pairs), 3),
+        }
     return doc

@@ -60,6 +60,8 @@ def test_the_leg_races_both_sides_over_the_same_frames():
         assert _finite(doc[key])
     assert doc["ratio"] == pytest.approx(station["fps"] / ultra["fps"], abs=1e-3)
     assert doc["meets_target"] == (doc["ratio"] >= TARGET_RATIO)
+    pairs = doc["ratio_block_pairs"]
+    assert 0 < pairs["min"] <= pairs["p50"] <= pairs["max"]
 
 
 def _copy_model(tmp_path: Path, card_edit: dict | None) -> Path:
