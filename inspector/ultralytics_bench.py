@@ -21,7 +21,8 @@ its own OpenVINO export of the same model, over the same frames, in the same run
 - Ultralytics sets OpenCV to one thread when imported; each side runs with OpenCV's
   threads as it has them on its own (the station's as before the import).
 
-Ultralytics (with torch) belongs to the `train` extra and is imported here only.
+Ultralytics (with torch) belongs to the `train` extra; outside `inspector/train/` it is
+imported here only, and only when the leg runs.
 """
 
 from __future__ import annotations
