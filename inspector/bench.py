@@ -26,6 +26,9 @@
 - Calibration (with --calibration PROFILE): undistortion, ROI, letterbox and
   flat-field in one remap per part, against the letterbox alone
   (`inspector.calibrate.bench`).
+- Ultralytics (with --versus-ultralytics): the station against Ultralytics predict on
+  its own OpenVINO export of the same model over the same frames
+  (`inspector.ultralytics_bench`).
 - PLC (with --plc-cycles): a simulated PLC drives the Modbus handshake on loopback; the
   PLC's trigger edge -> RESULT_VALID, against the station's own trigger -> verdict for
   the same parts: the difference is what the PLC link costs. The PLC runs in a process
@@ -97,6 +100,10 @@ class BenchOptions:
     web: bool = False  # also: the pipeline with a browser watching the dashboard
     recipe_switches: int = 0  # also: recipe changeovers over the PLC (inspector.recipes_bench)
     recipe_model: Path | None = None  # the second recipe's model (default: `model`)
+    # also: the station against Ultralytics predict on its own OpenVINO export over this
+    # many frames a side (inspector.ultralytics_bench), the station with `versus_backend`
+    versus_frames: int = 0
+    versus_backend: str = "auto"
 
     def __post_init__(self) -> None:
         if self.overlap not in OVERLAP_SETTINGS:
@@ -486,6 +493,12 @@ def _measure_recipes(options: BenchOptions) -> dict[str, Any]:
     return measure_recipes(options)
 
 
+def _measure_versus_ultralytics(options: BenchOptions) -> dict[str, Any]:
+    from inspector.ultralytics_bench import measure_versus_ultralytics
+
+    return measure_versus_ultralytics(options)
+
+
 def _measure_web(options: BenchOptions) -> dict[str, Any]:
     from inspector.web.bench import measure_web
 
@@ -531,6 +544,10 @@ def _leg(
 def run_bench(options: BenchOptions) -> dict[str, Any]:
     if not options.video.is_file():
         raise DataError(f"{options.video}: video not found")
+    if options.versus_frames:  # refused before the other legs run, not after
+        from inspector.ultralytics_bench import check_ultralytics
+
+        check_ultralytics(options.model)
     steal: dict[str, float | None] = {}
     doc: dict[str, Any] = {
         "model": str(options.model),
@@ -540,14 +557,15 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     if options.plc_cycles:
         doc |= _leg("plc", measure_plc, options, steal)
     doc["spc"] = _leg("spc", _measure_spc, options, steal)
-    if options.mqtt:
-        doc["mqtt"] = _leg("mqtt", _measure_mqtt, options, steal)
-    if options.calibration is not None:
-        doc["calibration"] = _leg("calibration", _measure_calibration, options, steal)
-    if options.web:
-        doc["web"] = _leg("web", _measure_web, options, steal)
-    if options.recipe_switches:
-        doc["recipes"] = _leg("recipes", _measure_recipes, options, steal)
+    for name, asked, measure in (
+        ("mqtt", bool(options.mqtt), _measure_mqtt),
+        ("calibration", options.calibration is not None, _measure_calibration),
+        ("web", options.web, _measure_web),
+        ("recipes", bool(options.recipe_switches), _measure_recipes),
+        ("versus_ultralytics", bool(options.versus_frames), _measure_versus_ultralytics),
+    ):
+        if asked:
+            doc[name] = _leg(name, measure, options, steal)
     doc["host_cpu_steal"] = steal
     for key, fps_key, raw_key in (
         ("pipeline_over_raw", "pipeline_fps", "raw_fps"),

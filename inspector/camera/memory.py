@@ -42,6 +42,11 @@ class MemorySource(FrameSource[VideoCamera]):
         self._next = 0
         self._frames_read = 0
 
+    @property
+    def frames(self) -> Sequence[np.ndarray]:
+        """The frames replayed, in order."""
+        return self._frames
+
     def gated(self) -> GatedReplay:
         """A replay of the same frames, as fast as let through (`GatedReplay`)."""
         return GatedReplay(self.name, self._frames, self.fps)

@@ -354,6 +354,20 @@ def bench_command(
     recipe_model: Annotated[
         Path | None, typer.Option(help="With --recipes: the second recipe's model.")
     ] = None,
+    versus_ultralytics: Annotated[
+        bool,
+        typer.Option(
+            "--versus-ultralytics",
+            help="Also: the station against Ultralytics predict on its own OpenVINO export of "
+            "the model's .pt, same frames (a YOLO model with a card; needs the train extra).",
+        ),
+    ] = False,
+    versus_frames: Annotated[
+        int, typer.Option(min=1, help="With --versus-ultralytics: frames timed a side.")
+    ] = 300,
+    versus_backend: Annotated[
+        str, typer.Option(help="With --versus-ultralytics: the station's backend.")
+    ] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     source: Annotated[
         Path | None,
@@ -395,6 +409,8 @@ def bench_command(
         web=web,
         recipe_switches=recipes,
         recipe_model=recipe_model,
+        versus_frames=versus_frames if versus_ultralytics else 0,
+        versus_backend=versus_backend,
     )
     doc = run_bench(options)
     if as_json:
