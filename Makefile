@@ -77,7 +77,8 @@ models-eval: venv-runtime
 	$(BIN)/inspector data split $(DATASETS)/neu-det/data.yaml $(WORK)/neu-det \
 		--val-fraction 0.2 --seed 0 --force
 	$(BIN)/inspector eval --model models/neu-det/neu-det.onnx --data $(WORK)/neu-det/data.yaml
-	$(BIN)/inspector eval --model models/neu-det-fcos/neu-det-fcos.onnx --data $(WORK)/neu-det/data.yaml
+	$(BIN)/inspector eval --model models/neu-det-fcos/neu-det-fcos.onnx --data $(WORK)/neu-det/data.yaml \
+		--compare models/neu-det/neu-det.onnx --bootstrap 1000
 
 # The generated docs: the station.yaml reference and the PLC register map (a test fails
 # when a committed one differs from what the code generates).

@@ -367,6 +367,20 @@ def eval_command(
     cv_folds: Annotated[
         int, typer.Option(help="With --max-escape: cross-validate the threshold rule.")
     ] = 0,
+    bootstrap: Annotated[
+        int,
+        typer.Option(
+            help="Resample the images N times (with replacement) for 95% intervals of mAP; 0: off."
+        ),
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the --bootstrap draws.")] = 0,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            help="Another model with the same classes, scored on the same images: both "
+            "figures and the difference (model minus this one), paired under --bootstrap."
+        ),
+    ] = None,
     save_card: Annotated[
         bool, typer.Option(help="Record these metrics (and threshold) in the model card.")
     ] = False,
@@ -394,6 +408,9 @@ def eval_command(
         imgsz=imgsz,
         stride=stride,
         cv_folds=cv_folds,
+        bootstrap=bootstrap,
+        seed=seed,
+        compare=compare,
     )
     with progress_bar(disable=as_json) as bar:
         task = bar.add_task("evaluating", total=None)
@@ -419,6 +436,8 @@ def _print_eval(doc: dict) -> None:
         _print_box_metrics(doc)
     else:
         console.print(f"box metrics do not apply to a {doc['kind']} model")
+    if "compare" in doc:
+        _print_comparison(doc)
     if "threshold" in doc:
         console.print(
             f"parts: threshold {doc['threshold']:.4f}  escape {doc['escape_rate']:.1%} "
@@ -438,16 +457,46 @@ def _print_eval(doc: dict) -> None:
 
 
 def _print_box_metrics(doc: dict) -> None:
-    console.print(
-        f"mAP50 {doc['map50']:.3f}  mAP50-95 {doc['map50_95']:.3f}  "
-        f"P {doc['precision']:.3f}  R {doc['recall']:.3f}"
-    )
+    console.print(f"{_maps(doc)}  P {doc['precision']:.3f}  R {doc['recall']:.3f}")
+    if "bootstrap" in doc:
+        boot = doc["bootstrap"]
+        console.print(
+            f"95% CI: percentile bootstrap, {boot['resamples']} resamples of the images, "
+            f"seed {boot['seed']}"
+        )
     table = Table()
     for column in ("class", "instances", "AP50", "AP50-95"):
         table.add_column(column, justify="left" if column == "class" else "right")
     for name, row in doc["per_class"].items():
         table.add_row(name, str(row["instances"]), f"{row['ap50']:.3f}", f"{row['ap50_95']:.3f}")
     console.print(table)
+
+
+def _maps(doc: dict) -> str:
+    """mAP50 and mAP50-95, each with its interval where the document has one."""
+    parts = []
+    for key, label in (("map50", "mAP50"), ("map50_95", "mAP50-95")):
+        text = f"{label} {doc[key]:+.3f}" if doc.get("signed") else f"{label} {doc[key]:.3f}"
+        if key in doc.get("intervals", {}):
+            lo, hi = doc["intervals"][key]
+            sep = " to " if doc.get("signed") else "-"
+            fmt = "+.3f" if doc.get("signed") else ".3f"
+            text += f" (95% CI {lo:{fmt}}{sep}{hi:{fmt}})"
+        parts.append(text)
+    return "  ".join(parts)
+
+
+def _print_comparison(doc: dict) -> None:
+    other, diff = doc["compare"], doc["difference"]
+    console.print(f"[bold]{other['model']}[/] on the same images: {_maps(other)}")
+    line = f"difference (model minus compared): {_maps(diff | {'signed': True})}"
+    if "share_at_or_below_zero" in diff:
+        share = diff["share_at_or_below_zero"]
+        line += (
+            f"; resamples with difference <= 0: mAP50 {share['map50']:.1%}, "
+            f"mAP50-95 {share['map50_95']:.1%}"
+        )
+    console.print(line)
 
 
 def _interval(bounds: list[float]) -> str:

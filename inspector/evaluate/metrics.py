@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["IOU_THRESHOLDS", "DetectionStats", "box_iou", "match_predictions"]
+__all__ = [
+    "IOU_THRESHOLDS",
+    "DetectionStats",
+    "ImageMatches",
+    "box_iou",
+    "match_image",
+    "match_predictions",
+]
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 EPS = 1e-16
@@ -46,6 +53,32 @@ def match_predictions(pred_cls: np.ndarray, true_cls: np.ndarray, iou: np.ndarra
         matches = matches[np.unique(matches[:, 0], return_index=True)[1]]
         correct[matches[:, 1], t] = True
     return correct
+
+
+@dataclass(frozen=True)
+class ImageMatches:
+    """One image's predictions matched to its ground truth: all `DetectionStats` keeps of it,
+    so a resample of images re-scores without matching boxes again."""
+
+    tp: np.ndarray  # (n_pred, 10) bool: true positive at each IoU threshold
+    conf: np.ndarray  # (n_pred,)
+    pred_cls: np.ndarray  # (n_pred,)
+    true_cls: np.ndarray  # (n_true,)
+
+
+def match_image(
+    pred_xyxy: np.ndarray,
+    pred_score: np.ndarray,
+    pred_cls: np.ndarray,
+    true_xyxy: np.ndarray,
+    true_cls: np.ndarray,
+) -> ImageMatches:
+    """Match one image's predictions to its ground-truth boxes."""
+    if len(true_xyxy) and len(pred_xyxy):
+        tp = match_predictions(pred_cls, true_cls, box_iou(true_xyxy, pred_xyxy))
+    else:
+        tp = np.zeros((len(pred_cls), len(IOU_THRESHOLDS)), dtype=bool)
+    return ImageMatches(tp, pred_score, pred_cls, true_cls)
 
 
 def _compute_ap(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -88,15 +121,14 @@ class DetectionStats:
         true_xyxy: np.ndarray,
         true_cls: np.ndarray,
     ) -> None:
-        iou = box_iou(true_xyxy, pred_xyxy) if len(true_xyxy) and len(pred_xyxy) else None
-        if iou is None:
-            tp = np.zeros((len(pred_cls), len(IOU_THRESHOLDS)), dtype=bool)
-        else:
-            tp = match_predictions(pred_cls, true_cls, iou)
-        self._tp.append(tp)
-        self._conf.append(pred_score)
-        self._pred_cls.append(pred_cls)
-        self._true_cls.append(true_cls)
+        self.add_matches(match_image(pred_xyxy, pred_score, pred_cls, true_xyxy, true_cls))
+
+    def add_matches(self, matches: ImageMatches) -> None:
+        """Add an image already matched by `match_image`."""
+        self._tp.append(matches.tp)
+        self._conf.append(matches.conf)
+        self._pred_cls.append(matches.pred_cls)
+        self._true_cls.append(matches.true_cls)
 
     def summary(self) -> tuple[dict[str, float], dict[int, ClassAP]]:
         """({precision, recall, map50, map50_95}, {class id: ClassAP})."""

@@ -14,7 +14,7 @@ from inspector.data.yolo import DatasetSpec, label_path_for, read_labels
 from inspector.detect.base import Detector
 from inspector.detect.defectmap import DEFECT_MAP_KIND
 from inspector.errors import DataError
-from inspector.evaluate.metrics import DetectionStats
+from inspector.evaluate.metrics import DetectionStats, ImageMatches, match_image
 from inspector.evaluate.passfail import OperatingPoint, auroc
 
 __all__ = ["EvalReport", "evaluate"]
@@ -38,6 +38,7 @@ class EvalReport:
     per_class: dict[str, dict[str, float]]
     part_score: np.ndarray
     defective: np.ndarray
+    matches: tuple[ImageMatches, ...] = ()  # each image's, in split order, for resampling
 
     @property
     def part_auroc(self) -> float:
@@ -93,6 +94,7 @@ def evaluate(
     stats = DetectionStats(len(spec.names))
     part_score = np.zeros(len(images), np.float32)
     defective = np.zeros(len(images), bool)
+    matches: list[ImageMatches] = []
     for i, path in enumerate(images):
         frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if frame is None:
@@ -100,7 +102,10 @@ def evaluate(
         labels = read_labels(label_path_for(path), len(spec.names))
         found = detector.detect(frame)
         true_xyxy = labels.xyxy_pixels(frame.shape[1], frame.shape[0])
-        stats.add(found.xyxy, found.score, found.class_id, true_xyxy, labels.class_id)
+        matches.append(
+            match_image(found.xyxy, found.score, found.class_id, true_xyxy, labels.class_id)
+        )
+        stats.add_matches(matches[-1])
         part_score[i] = found.max_score()
         defective[i] = len(labels.class_id) > 0
         if on_image:
@@ -123,4 +128,5 @@ def evaluate(
         },
         part_score=part_score,
         defective=defective,
+        matches=tuple(matches),
     )

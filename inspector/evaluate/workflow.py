@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from inspector.data.yolo import load_dataset
 from inspector.detect.base import DecodeParams, ModelOverrides, open_detector
+from inspector.detect.defectmap import DEFECT_MAP_KIND
 from inspector.errors import InspectorError
+from inspector.evaluate.bootstrap import Bootstrap, paired_difference, percentile_intervals
 from inspector.evaluate.passfail import (
     OperatingPoint,
     choose_threshold,
@@ -40,6 +43,9 @@ class EvalOptions:
     imgsz: int | None = None
     stride: int | None = None
     cv_folds: int = 0  # with max_escape: cross-validate the threshold rule
+    bootstrap: int = 0  # resamples of the images for 95% intervals of mAP (0: none)
+    seed: int = 0  # of the bootstrap's draws
+    compare: Path | None = None  # another model scored on the same images, paired
 
 
 def run_eval(
@@ -50,15 +56,39 @@ def run_eval(
     """Evaluate and return the JSON document `inspector eval --json` prints."""
     spec = load_dataset(options.data)
     card = load_card(options.model)
+    boot = Bootstrap(options.bootstrap, options.seed) if options.bootstrap else None
     overrides = ModelOverrides(options.names, options.imgsz, options.stride)
-    with open_detector(
-        options.model, options.backend, EVAL_PARAMS, overrides, options.threads
-    ) as detector:
+    with ExitStack() as stack:
+        detector = stack.enter_context(
+            open_detector(options.model, options.backend, EVAL_PARAMS, overrides, options.threads)
+        )
+        other = None
+        if options.compare is not None:
+            other = stack.enter_context(
+                open_detector(
+                    options.compare,
+                    options.backend,
+                    EVAL_PARAMS,
+                    ModelOverrides(options.names, None, None),
+                    options.threads,
+                )
+            )
+            if tuple(other.info.names) != tuple(detector.info.names):
+                raise InspectorError(
+                    f"--compare {options.compare}: classes {list(other.info.names)} differ "
+                    f"from {options.model}'s {list(detector.info.names)}"
+                )
+        kinds = {detector.info.kind, other.info.kind if other else None}
+        if (boot or other) and DEFECT_MAP_KIND in kinds:
+            raise InspectorError("--bootstrap and --compare score boxes; a defect map has none")
         if on_total:
-            on_total(len(spec.images(options.split)))
+            on_total(len(spec.images(options.split)) * (2 if other else 1))
         report = evaluate(detector, spec, options.split, on_image)
+        other_report = evaluate(other, spec, options.split, on_image) if other else None
     point = _operating_point(options, report, card) if options.pass_fail else None
     doc = report.as_json(point)
+    if boot is not None or other_report is not None:
+        doc |= _resampled(report, other_report, boot)
     cv = None
     if options.cv_folds:
         if options.max_escape is None:
@@ -69,6 +99,28 @@ def run_eval(
         doc["cross_validation"] = cv
     if options.save_card:
         _record(options, report, point, cv)
+    return doc
+
+
+def _resampled(
+    report: EvalReport, other: EvalReport | None, boot: Bootstrap | None
+) -> dict[str, Any]:
+    """The bootstrap's intervals and, with another model, its figures and the paired
+    difference (this model minus the other) on the same draws of images."""
+    doc: dict[str, Any] = {}
+    samples = other_samples = None
+    if boot is not None:
+        draws = boot.draws(report.images)
+        samples = boot.metrics(report.matches, draws)
+        doc["intervals"] = percentile_intervals(samples)
+        doc["bootstrap"] = boot.as_json()
+        if other is not None:
+            other_samples = boot.metrics(other.matches, draws)
+    if other is not None:
+        doc["compare"] = other.as_json()
+        if other_samples is not None:
+            doc["compare"]["intervals"] = percentile_intervals(other_samples)
+        doc["difference"] = paired_difference(report.metrics, other.metrics, samples, other_samples)
     return doc
 
 

@@ -1,6 +1,7 @@
 """`inspector eval` on the shipped models and the project's own held-out splits."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -123,3 +124,67 @@ def test_classes_must_match(tile_model: Path, neu_split: Path):
     result = run_eval("--model", str(tile_model), "--data", str(neu_split))
     assert result.returncode == 1
     assert "differ from the model's ['defect']" in result.stderr
+
+
+def test_bootstrap_and_compare_with_itself(neu_split: Path):
+    """The shipped model against itself: each interval holds its figure, and the paired
+    difference is exactly 0 on every resample."""
+    model = str(shipped_model("neu-det"))
+    result = run_eval(
+        "--model",
+        model,
+        "--compare",
+        model,
+        "--data",
+        str(neu_split),
+        "--json",
+        "--bootstrap",
+        "20",
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["bootstrap"] == {"resamples": 20, "seed": 0}
+    for metric in ("map50", "map50_95"):
+        lo, hi = doc["intervals"][metric]
+        assert lo <= doc[metric] <= hi
+        assert doc["compare"]["intervals"][metric] == doc["intervals"][metric]
+        assert doc["difference"][metric] == 0.0
+        assert doc["difference"]["intervals"][metric] == [0.0, 0.0]
+        assert doc["difference"]["share_at_or_below_zero"][metric] == 1.0
+    assert doc["compare"]["images"] == doc["images"] == 287
+
+
+def test_bootstrap_printed_beside_the_figures(neu_split: Path):
+    result = run_eval(
+        "--model",
+        str(shipped_model("neu-det")),
+        "--data",
+        str(neu_split),
+        "--bootstrap",
+        "5",
+        "--seed",
+        "3",
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"mAP50 0\.\d{3} \(95% CI 0\.\d{3}-0\.\d{3}\)", result.stdout)
+    assert "5 resamples of the images, seed 3" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--bootstrap", "-1"], "--bootstrap: -1 resamples; give 1 or more"),
+        (["--bootstrap", "5"], "--bootstrap and --compare score boxes; a defect map has none"),
+        (
+            ["--compare", str(shipped_model("neu-det"))],
+            "classes ['crazing', 'inclusion', 'patches', 'pitted_surface', 'rolled-in_scale', "
+            "'scratches'] differ from",
+        ),
+    ],
+)
+def test_bad_bootstrap_or_compare(tile_model: Path, tile_split: Path, extra, message):
+    result = run_eval("--model", str(tile_model), "--data", str(tile_split), *extra)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
