@@ -100,5 +100,7 @@ def save_card(card: ModelCard, model_path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=path.name, dir=path.parent)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
+    # mkstemp makes it 0600: the station's own service user must be able to read it
+    os.chmod(tmp, 0o644)
     Path(tmp).replace(path)
     return path

@@ -27,6 +27,7 @@ from inspector.detect.base import ModelInfo, ModelOverrides, file_sha256, open_d
 from inspector.detect.config import OpenVinoConfig
 from inspector.detect.defectmap import DEFECT_MAP_KIND
 from inspector.detect.onnxmeta import read_onnx_metadata
+from inspector.detect.precision import BF16_GATE
 from inspector.errors import DataError, InspectorError, ModelError, OutputExistsError
 from inspector.evaluate.passfail import operating_point
 from inspector.evaluate.runner import EvalReport, evaluate
@@ -34,7 +35,14 @@ from inspector.evaluate.workflow import EVAL_PARAMS
 from inspector.modelcard import ModelCard, load_card, save_card
 from inspector.vision.letterbox import Letterbox
 
-__all__ = ["GateResult", "Int8Request", "judge_gate", "quantize_openvino"]
+__all__ = [
+    "GateResult",
+    "Int8Request",
+    "check_bf16",
+    "judge_gate",
+    "quantize_openvino",
+    "record_bf16_gate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +63,13 @@ class Int8Request:
 
 @dataclass(frozen=True)
 class GateResult:
+    """A lower precision (candidate) against f32 (reference) on the same val images."""
+
     metric: str  # map50 or part_auroc
     fp32: float
-    int8: float
+    candidate: float
     escape_fp32: float | None  # at the card's threshold; None without one
-    escape_int8: float | None
+    escape_candidate: float | None
     reasons: tuple[str, ...] = field(default=())
 
     @property
@@ -70,19 +80,55 @@ class GateResult:
 def judge_gate(
     metric: str,
     fp32: float,
-    int8: float,
+    candidate: float,
     escapes: tuple[float, float] | None,
     max_drop: float,
 ) -> GateResult:
-    """Whether INT8 may replace FP32: the metric drops by at most `max_drop` and the
-    escape rate (fp32, int8) at the card's threshold does not rise."""
+    """Whether a lower precision (INT8, bf16) may replace FP32: the metric drops by at
+    most `max_drop` and the escape rate (fp32, candidate) at the card's threshold does
+    not rise."""
     reasons = []
-    if fp32 - int8 > max_drop + 1e-9:  # a drop of exactly max_drop passes, float noise aside
-        reasons.append(f"{metric} drops {fp32:.4f} -> {int8:.4f} (more than {max_drop:g})")
+    if fp32 - candidate > max_drop + 1e-9:  # exactly max_drop passes, float noise aside
+        reasons.append(f"{metric} drops {fp32:.4f} -> {candidate:.4f} (more than {max_drop:g})")
     if escapes is not None and escapes[1] > escapes[0]:
         reasons.append(f"escape rate rises {escapes[0]:.4f} -> {escapes[1]:.4f}")
-    fp32_escape, int8_escape = escapes if escapes is not None else (None, None)
-    return GateResult(metric, fp32, int8, fp32_escape, int8_escape, tuple(reasons))
+    fp32_escape, candidate_escape = escapes if escapes is not None else (None, None)
+    return GateResult(metric, fp32, candidate, fp32_escape, candidate_escape, tuple(reasons))
+
+
+def check_bf16(model: Path, data: Path, max_drop: float = 0.02) -> GateResult:
+    """The ONNX model through OpenVINO at f32 and at bf16 on the data's val split, judged
+    by the INT8 gate (the card's threshold, where it has one, for the escape rate)."""
+    if model.suffix.lower() != ".onnx" or not model.is_file():
+        raise ModelError(f"{model}: --check-bf16 takes an ONNX model file")
+    spec = load_dataset(data)
+    if "val" not in spec.splits or not spec.images("val"):
+        raise DataError(f"{data}: no 'val' images to check bf16 against f32")
+    fp32 = _score(model, FP32, data)
+    bf16 = _score(model, OpenVinoConfig(kind="openvino", precision="bf16"), data)
+    return _gate(fp32, bf16, load_card(model), max_drop)
+
+
+def record_bf16_gate(model: Path, data: Path, gate: GateResult, max_drop: float) -> Path:
+    """Write the check into the model's card, where `backend: auto` reads it
+    (`inspector.detect.precision`); tied to this model file by its sha256."""
+    card = load_card(model)
+    if card is None:
+        raise ModelError(f"{model}: no model card to record the bf16 check in")
+    record = {
+        "metric": gate.metric,
+        "f32": round(gate.fp32, 5),
+        "bf16": round(gate.candidate, 5),
+        "max_drop": max_drop,
+        "escape_rate_f32": gate.escape_fp32,
+        "escape_rate_bf16": gate.escape_candidate,
+        "passed": gate.passed,
+        "reasons": list(gate.reasons),
+        "data": f"{data} (val)",
+        "model_sha256": file_sha256(model),
+    }
+    updated = card.model_copy(update={"metrics": {**card.metrics, BF16_GATE: record}})
+    return save_card(updated, model)
 
 
 def int8_output(model: Path) -> Path:
@@ -214,10 +260,10 @@ def _int8_card(
         "int8_gate": {
             "metric": gate.metric,
             "fp32": round(gate.fp32, 5),
-            "int8": round(gate.int8, 5),
+            "int8": round(gate.candidate, 5),
             "max_drop": request.max_drop,
             "escape_rate_fp32": gate.escape_fp32,
-            "escape_rate_int8": gate.escape_int8,
+            "escape_rate_int8": gate.escape_candidate,
             "passed": gate.passed,
             "forced": not gate.passed,
             "calibration": f"{request.calib_data} ({request.calib_split})",

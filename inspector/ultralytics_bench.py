@@ -9,7 +9,8 @@ its own OpenVINO export of the same model, over the same frames, in the same run
   precision Ultralytics leaves OpenVINO to choose (reported: on a CPU with AMX or
   AVX512-BF16, OpenVINO's CPU plugin picks bf16 by itself).
 - The station's side: one station fed from the same frames held in memory (the bench's
-  pipeline-from-memory machinery), every frame a part, with `versus_backend` (auto).
+  pipeline-from-memory machinery), every frame a part, with `versus_backend` (auto: bf16
+  where the model's card records a passed bf16 check, as the shipped neu-det card does).
 - The two alternate in blocks of `block_parts` frames, so that a slow spell of a shared
   machine falls on both alike; `ratio_block_pairs` is the ratio block by block (each
   station block against the Ultralytics block beside it), its median the figure a spell

@@ -549,6 +549,9 @@ def test_check_names_the_backend_it_would_pick(tmp_path: Path, backend: str, say
     result = inspector("config", "check", "--schema-only", str(config))
     assert result.returncode == 0, result.stderr
     choice = choose_backend("onnx", Platform.probe())
+    if backend == "auto" and choice.backend == "openvino":  # and at which precision
+        says = says[:-1] + "; precision f32 (bf16 failed the card's check: escape rate rises "
+        says += "0.0172 -> 0.0345))"
     assert result.stdout.strip().endswith(says.format(choice=choice))
 
 

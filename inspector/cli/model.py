@@ -342,9 +342,9 @@ def _quantize_onnx(
     xml, gate = quantize_openvino(Int8Request(model, calib_data, max_drop, force=force))
     verdict = "passed" if gate.passed else f"refused, kept by --force: {'; '.join(gate.reasons)}"
     console.print(
-        f"exported: {xml}\n{gate.metric}: FP32 {gate.fp32:.4f}, INT8 {gate.int8:.4f}; "
+        f"exported: {xml}\n{gate.metric}: FP32 {gate.fp32:.4f}, INT8 {gate.candidate:.4f}; "
         f"escape rate at the card's threshold: FP32 {gate.escape_fp32}, INT8 "
-        f"{gate.escape_int8}; gate {verdict}",
+        f"{gate.escape_candidate}; gate {verdict}",
         markup=False,
         highlight=False,
     )
@@ -381,6 +381,18 @@ def eval_command(
             "figures and the difference (model minus this one), paired under --bootstrap."
         ),
     ] = None,
+    check_bf16: Annotated[
+        bool,
+        typer.Option(
+            "--check-bf16",
+            help="Instead: score the ONNX model through OpenVINO at f32 and at bf16 and judge "
+            "bf16 by the INT8 gate (--max-drop, escape rate at the card's threshold); with "
+            "--save-card, `backend: auto` runs it at bf16 once it passed.",
+        ),
+    ] = False,
+    max_drop: Annotated[
+        float, typer.Option(help="--check-bf16: largest mAP50 (or part AUROC) drop allowed.")
+    ] = 0.02,
     save_card: Annotated[
         bool, typer.Option(help="Record these metrics (and threshold) in the model card.")
     ] = False,
@@ -392,6 +404,9 @@ def eval_command(
     """Score an exported model through inspector's own runtime: mAP, AP, P, R, pass/fail."""
     from inspector.evaluate.workflow import EvalOptions, run_eval
 
+    if check_bf16:
+        _check_bf16(model, data, max_drop, save_card, as_json)
+        return
     if (max_escape is not None or threshold is not None) and not pass_fail:
         raise ConfigError("--threshold and --max-escape need --pass-fail")
     options = EvalOptions(
@@ -423,6 +438,40 @@ def eval_command(
         print_json(doc)
     else:
         _print_eval(doc)
+
+
+def _check_bf16(model: Path, data: Path, max_drop: float, save: bool, as_json: bool) -> None:
+    from inspector.quantize import check_bf16, record_bf16_gate
+
+    gate = check_bf16(model, data, max_drop)
+    card = record_bf16_gate(model, data, gate, max_drop) if save else None
+    if as_json:
+        print_json(
+            {
+                "metric": gate.metric,
+                "f32": gate.fp32,
+                "bf16": gate.candidate,
+                "escape_rate_f32": gate.escape_fp32,
+                "escape_rate_bf16": gate.escape_candidate,
+                "passed": gate.passed,
+                "reasons": list(gate.reasons),
+                "card": str(card) if card else None,
+            }
+        )
+        return
+    verdict = "passed" if gate.passed else "failed: " + "; ".join(gate.reasons)
+    escapes = "no pass/fail threshold on the card"
+    if gate.escape_fp32 is not None and gate.escape_candidate is not None:
+        escapes = (
+            f"escape rate at the card's threshold f32 {gate.escape_fp32:.4f}, "
+            f"bf16 {gate.escape_candidate:.4f}"
+        )
+    console.print(
+        f"{model}: {gate.metric} f32 {gate.fp32:.4f}, bf16 {gate.candidate:.4f}; {escapes}; "
+        f"bf16 {verdict}" + (f"\nrecorded in {card}" if card else ""),
+        markup=False,
+        highlight=False,
+    )
 
 
 def _print_eval(doc: dict) -> None:

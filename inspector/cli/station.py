@@ -81,7 +81,13 @@ def _backend_here(model: ModelConfig) -> str:
         return model.backend.kind
     from inspector.detect.select import Platform, choose_backend, model_format
 
-    return f"auto: {choose_backend(model_format(model.path), Platform.probe())}"
+    choice = choose_backend(model_format(model.path), Platform.probe())
+    if choice.backend != "openvino" or model_format(model.path) != "onnx":
+        return f"auto: {choice}"
+    from inspector.detect.openvino import cpu_has_bf16
+    from inspector.detect.precision import choose_precision
+
+    return f"auto: {choice}; precision {choose_precision(model.path, cpu_has_bf16())}"
 
 
 @config_app.command("schema")

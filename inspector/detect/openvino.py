@@ -31,7 +31,7 @@ except ImportError as exc:  # the registry imports this module only when it is c
         "the openvino backend needs the 'openvino' extra: pip install 'inspector[openvino]'"
     ) from exc
 
-__all__ = ["OpenVinoDetector"]
+__all__ = ["OpenVinoDetector", "cpu_has_bf16"]
 
 # f32 keeps results equal to the ONNX model; bf16 (the default on AVX-512 BF16 CPUs) is
 # faster but must be validated on the trained model before a line relies on it.
@@ -158,6 +158,12 @@ def fold(model: ov.Model, channels: int) -> ov.Model:
         steps.convert_color(ColorFormat.RGB)
     steps.scale(255.0)
     return ppp.build()
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively (AVX-512 BF16 or AMX), as OpenVINO
+    reports it."""
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def compile_config(options: OpenVinoConfig, threads: int | None) -> dict[str, str | int]:

@@ -7,7 +7,9 @@ One pure function (`choose_backend`) decides from the facts a probe gathers
 - an ONNX model runs on TensorRT where a usable NVIDIA GPU and TensorRT are present,
   else on OpenVINO on an x86 CPU where it is installed (1.46x ONNX Runtime's raw
   throughput on the shipped NEU-DET model, same mAP: docs/performance.md), else on
-  ONNX Runtime, which runs anywhere.
+  ONNX Runtime, which runs anywhere;
+- on OpenVINO's CPU, at bf16 where the model's card records a passed bf16 check for
+  that file (`inspector.detect.precision`), else at f32.
 
 The probe imports no runtime: it asks the import system whether one is installed.
 """
@@ -21,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.detect.base import DecodeParams, Detector, ModelOverrides, backend_class
-from inspector.detect.config import BackendConfig
+from inspector.detect.config import BackendConfig, OpenVinoConfig
+from inspector.detect.precision import choose_precision
 from inspector.detect.registry import BACKENDS
 
 __all__ = ["AutoBackend", "Choice", "Platform", "choose_backend", "model_format"]
@@ -122,8 +125,15 @@ class AutoBackend:
         # INFO once the station has started (`Detector.selection`)
         _LOG.debug("model.backend auto: %s", choice)
         chosen = BACKENDS.default_config(choice.backend)
+        selection = f"auto: {choice}"
+        if isinstance(chosen, OpenVinoConfig) and chosen.device == "CPU":
+            from inspector.detect.openvino import cpu_has_bf16  # chosen: installed
+
+            precision = choose_precision(path, cpu_has_bf16())
+            chosen = chosen.model_copy(update={"precision": precision.precision})
+            selection += f"; precision {precision}"
         detector: Detector = backend_class(choice.backend).open(
             path, chosen, params, overrides, threads
         )
-        detector.selection = f"auto: {choice}"
+        detector.selection = selection
         return detector

@@ -98,4 +98,8 @@ def test_auto_opens_the_chosen_backend(auto_opened: tuple[Detector, list[str]]) 
     choice = choose_backend("onnx", Platform.probe())
     assert detector.backend == choice.backend
     assert logged == [f"model.backend auto: {choice}"]
-    assert detector.selection == f"auto: {choice}"  # what `run` logs once started
+    assert detector.selection.startswith(f"auto: {choice}")  # what `run` logs once started
+    if choice.backend == "openvino":  # the demo model's card records a failed bf16 check
+        assert detector.selection.endswith(
+            "; precision f32 (bf16 failed the card's check: escape rate rises 0.0172 -> 0.0345)"
+        )
