@@ -94,10 +94,16 @@ system-deps:
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; fi
 
+# The station runtime (everything but inspector/train, which runs on a workstation) must
+# also run on Python 3.10, JetPack 6's Python: mypy checks it against typeshed's 3.10
+# view of the standard library, which lacks 3.11-only names (datetime.UTC, enum.StrEnum,
+# typing.Self, tomllib, ...). Nothing more to install: the venv's Python stays as it is.
+RUNTIME_MIN_PYTHON ?= 3.10
 test: system-deps venv
 	$(BIN)/ruff check inspector tests
 	$(BIN)/ruff format --check inspector tests
 	$(BIN)/python -m mypy inspector
+	$(BIN)/python -m mypy --python-version $(RUNTIME_MIN_PYTHON) --exclude '^inspector/train/' inspector
 	$(BIN)/python -m pytest -q -ra
 
 lint: venv

@@ -5,10 +5,10 @@
 set -euo pipefail
 
 PREFIX=/opt/inspector
-# inspector needs Python >= 3.11; JetPack 6's own is 3.10, and its TensorRT bindings
-# (python3-libnvinfer) are built for that one (docs/deploy.md, Jetson: what is not done)
-if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-    echo "python3 is $(python3 -V 2>&1 | cut -d' ' -f2): inspector needs >= 3.11 with TensorRT bindings for it (docs/deploy.md)" >&2
+# the station runtime needs Python >= 3.10: JetPack 6's own python3 is 3.10, the one its
+# TensorRT bindings (python3-libnvinfer) are built for (docs/deploy.md, Python 3.10)
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+    echo "python3 is $(python3 -V 2>&1 | cut -d' ' -f2): inspector needs >= 3.10 with TensorRT bindings for it (docs/deploy.md)" >&2
     exit 1
 fi
 CHECKOUT=$(cd "$(dirname "$0")/../.." && pwd)

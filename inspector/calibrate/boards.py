@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 from pathlib import Path
 
 import cv2
@@ -24,9 +24,18 @@ __all__ = ["BoardKind", "BoardSpec", "parse_squares", "render_board", "write_tar
 MARGIN_SQUARES = 1.0
 
 
-class BoardKind(StrEnum):
+class BoardKind(str, Enum):
+    """What `enum.StrEnum` (Python 3.11) would give, on Python 3.10 too (JetPack 6): the
+    member is its value in str(), format() and f-strings, and equals that string."""
+
     CHARUCO = "charuco"
     CHECKERBOARD = "checkerboard"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, format_spec: str) -> str:
+        return format(str(self.value), format_spec)
 
 
 def parse_squares(text: str) -> tuple[int, int]:

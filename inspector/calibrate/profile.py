@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +123,7 @@ def profile_checksum(profile: Profile) -> str:
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def new_profile(station: str, image_size: tuple[int, int], measured_by: str) -> Profile:

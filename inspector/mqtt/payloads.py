@@ -19,7 +19,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ def load_schema(name: str) -> dict[str, Any]:
 
 def iso_utc(wall_time: float) -> str:
     """ISO 8601 in UTC with milliseconds and a Z: one form for every consumer."""
-    moment = datetime.fromtimestamp(wall_time, UTC)
+    moment = datetime.fromtimestamp(wall_time, timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -129,7 +129,9 @@ class LinkDown:
 
 def bit_names(flags: Status | Control) -> list[str]:
     """Set bits by name, lowest bit first."""
-    return [flag.name or "" for flag in type(flags) if flag in flags]
+    # by value, not `flag in flags`: typeshed's Python 3.10 Flag.__contains__ takes only
+    # the flag's own class, which a Status | Control union is not
+    return [flag.name or "" for flag in type(flags) if int(flag) & int(flags)]
 
 
 def error_name(code: ErrorCode | int) -> str:

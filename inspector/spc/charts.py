@@ -371,16 +371,18 @@ def _shewhart(
 ) -> Panel:
     """centre +- 3 sigma, the lower limit no lower than 0 where the statistic cannot be."""
     n = len(statistic)
-    center = np.broadcast_to(np.asarray(center, np.float64), (n,)).copy()
-    sigma = np.broadcast_to(np.asarray(sigma, np.float64), (n,)).copy()
-    lcl = np.maximum(center - SHEWHART_L * sigma, 0.0) if name in _NON_NEGATIVE else None
+    # annotated: numpy's stubs type .copy() with typing.Self, which mypy's Python 3.10
+    # view of the standard library lacks (it makes the copy Any)
+    centers: np.ndarray = np.broadcast_to(np.asarray(center, np.float64), (n,)).copy()
+    sigmas: np.ndarray = np.broadcast_to(np.asarray(sigma, np.float64), (n,)).copy()
+    lcl = np.maximum(centers - SHEWHART_L * sigmas, 0.0) if name in _NON_NEGATIVE else None
     return Panel(
         name,
         statistic,
-        center,
-        center + SHEWHART_L * sigma,
-        lcl if lcl is not None else center - SHEWHART_L * sigma,
-        sigma,
+        centers,
+        centers + SHEWHART_L * sigmas,
+        lcl if lcl is not None else centers - SHEWHART_L * sigmas,
+        sigmas,
         SHEWHART_L,
         run_rules,
     )

@@ -198,8 +198,11 @@ def parse_time(text: str, option: str = "time") -> float:
 
 
 def _parse_iso(text: str, option: str) -> float:
+    # a trailing Z (what a browser's toISOString() sends) is ISO 8601 for UTC, but
+    # datetime.fromisoformat reads it only since Python 3.11; the station runs on 3.10 too
+    iso = text[:-1] + "+00:00" if text.endswith("Z") else text
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(iso)
     except ValueError:
         raise ConfigError(f"{option} {text!r}: expected an ISO 8601 time or unix seconds") from None
     if moment.tzinfo is None:

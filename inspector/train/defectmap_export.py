@@ -9,7 +9,7 @@ that letterboxes the way Ultralytics does, feeds it the same input as a YOLO mod
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -138,5 +138,5 @@ def build_card(
         metrics=metrics,
         runtime_versions=runtime_versions(),
         notes=list(notes),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

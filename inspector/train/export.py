@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ def build_card(request: ExportRequest, model: Any, target: Path) -> ModelCard:
         metrics=metrics,
         runtime_versions=runtime_versions(),
         notes=list(request.notes),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )
 
 

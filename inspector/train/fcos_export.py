@@ -10,7 +10,7 @@ pixels, then per-class scores sqrt(sigmoid(class) * sigmoid(centre-ness)). The r
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -150,5 +150,5 @@ def build_card(
         metrics=metrics,
         runtime_versions=runtime_versions(),
         notes=list(notes),
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
     )

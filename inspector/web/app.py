@@ -277,7 +277,8 @@ def _part(jpeg: bytes) -> bytes:
 
 
 def _asset(name: str) -> bytes:
-    return resources.files("inspector.web").joinpath("static", name).read_bytes()
+    # one segment per joinpath: Traversable.joinpath takes several only since Python 3.11
+    return resources.files("inspector.web").joinpath("static").joinpath(name).read_bytes()
 
 
 def _search(query: Any) -> Search:
