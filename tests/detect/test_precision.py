@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,8 @@ import pytest
 from inspector.detect.base import file_sha256
 from inspector.detect.precision import BF16_GATE, choose_precision
 from inspector.modelcard import ModelCard, load_card, save_card
-from tests.conftest import ROOT, shipped_model
+from tests.conftest import shipped_model
+from tests.test_quantize import inspector, tiny_data
 
 PASSED = {"metric": "map50", "f32": 0.688, "bf16": 0.686, "passed": True, "reasons": []}
 FAILED = {**PASSED, "passed": False, "reasons": ["escape rate rises 0.0172 -> 0.0345"]}
@@ -77,21 +76,9 @@ def test_the_shipped_cards_record_the_check_for_their_own_file(name: str, passed
     assert gate["passed"] is passed
 
 
-def inspector(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "inspector", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-
-
 @pytest.mark.openvino
 def test_check_bf16_records_the_gate_in_the_card(tmp_path: Path, neu_split: Path):
     pytest.importorskip("openvino")
-    from tests.test_quantize import tiny_data
-
     model = shipped_model("neu-det")
     for path in (model, model.with_name(model.name + ".card.json")):
         shutil.copy(path, tmp_path / path.name)
