@@ -115,6 +115,7 @@ def test_detect_reuses_its_buffers(datasets: Path):
 @pytest.mark.parametrize("name", ["neu-det"])  # the shipped Ultralytics models
 def test_decoding_matches_ultralytics(name, datasets: Path):
     """Same images through Ultralytics' predictor and ours: same boxes within a pixel."""
+    pytest.importorskip("ultralytics", reason="Ultralytics comes with the train extra")
     from inspector.train.offline import import_ultralytics
 
     ultralytics = import_ultralytics()

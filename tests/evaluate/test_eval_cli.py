@@ -48,6 +48,7 @@ def test_eval_json(neu_eval: dict):
 
 @pytest.mark.train
 def test_map50_agrees_with_ultralytics_validator(neu_eval: dict, neu_split: Path):
+    pytest.importorskip("ultralytics", reason="Ultralytics comes with the train extra")
     from inspector.train.offline import import_ultralytics
 
     model = import_ultralytics().YOLO(str(shipped_model("neu-det")), task="detect")
